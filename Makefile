@@ -1,0 +1,51 @@
+# Gatehouse. `make demo` and `make test` do everything on a fresh machine
+# (Debian 12, root); see README.md.
+SHELL := /bin/bash
+GO ?= go
+LAB := deploy/lab
+BIN := $(LAB)/out/bin
+
+.PHONY: all build test unit e2e fuzz bench demo lab-up lab-down prereqs vet clean
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/gatehouse ./cmd/gatehouse
+
+prereqs:
+	$(LAB)/prereqs.sh
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+
+# Unit tests (real sockets, real TLS, real namespaces for netsetup), then the
+# end-to-end tests in the lab with real AWS clients and MinIO.
+test: prereqs vet build unit e2e
+
+unit:
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
+
+e2e: build
+	GATEHOUSE_E2E=1 $(GO) test -count=1 -timeout 20m -v ./e2e/
+
+# Short runs of every fuzz target (longer: FUZZTIME=5m make fuzz).
+FUZZTIME ?= 20s
+fuzz:
+	$(GO) test ./intercept/ -run '^$$' -fuzz FuzzPeekClientHello -fuzztime $(FUZZTIME)
+
+bench: prereqs build
+	$(GO) run ./bench -out BENCHMARKS.md
+
+lab-up: prereqs build
+	$(LAB)/up.sh
+
+lab-down:
+	$(LAB)/down.sh
+
+demo: prereqs build
+	$(LAB)/demo.sh
+
+clean: lab-down
+	rm -rf $(LAB)/out

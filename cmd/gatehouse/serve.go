@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse/gatehouse/ca"
+	"github.com/gatehouse/gatehouse/intercept"
+)
+
+func newServeCmd(g *globalFlags) *cobra.Command {
+	var proxyListen, transparentListen string
+	var transparent bool
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the gateway: explicit proxy on 127.0.0.1:3128, transparent listener with --transparent",
+		Long: `Run the gateway. With no config file it runs on embedded defaults:
+the CA is created in the data dir on first run, the explicit proxy listens on
+127.0.0.1:3128, and the transparent (TPROXY) listener on :15001 when
+--transparent is given (pair it with 'gatehouse net up').`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.load()
+			if err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("proxy-listen") {
+				cfg.Intercept.Proxy.Listen = proxyListen
+			}
+			if cmd.Flags().Changed("transparent") {
+				cfg.Intercept.Transparent.Enabled = transparent
+			}
+			if cmd.Flags().Changed("transparent-listen") {
+				cfg.Intercept.Transparent.Listen = transparentListen
+			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			log := newLogger(cfg.Log.Level, cfg.Log.Format)
+			authority, created, err := ca.LoadOrInit(cfg.caOptions())
+			if err != nil {
+				return err
+			}
+			if created {
+				log.Info("created the gateway CA; agents must trust it (gatehouse ca export)", "dir", cfg.caDir(), "fingerprint", authority.Fingerprint())
+			}
+			certs := ca.NewCache(authority, ca.CacheOptions{Size: cfg.CA.CacheSize, Lifetime: cfg.CA.LeafLifetime})
+			srv, err := intercept.New(intercept.Options{Config: cfg.Intercept, Certs: certs, Logger: log})
+			if err != nil {
+				return err
+			}
+			log.Info("gatehouse serving", "ca_fingerprint", authority.Fingerprint(), "data_dir", cfg.DataDir)
+			if err := srv.Run(cmd.Context()); err != nil {
+				return fmt.Errorf("serve: %w", err)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&proxyListen, "proxy-listen", "", "explicit proxy address (default 127.0.0.1:3128)")
+	f.BoolVar(&transparent, "transparent", false, "also run the transparent listener nftables TPROXY feeds")
+	f.StringVar(&transparentListen, "transparent-listen", "", "transparent listener address (default :15001)")
+	return cmd
+}

@@ -1,0 +1,41 @@
+# Shared settings of the lab. Sourced by the lab scripts; see README.md.
+# The contract other tools rely on: namespaces, addresses and out/env.
+set -euo pipefail
+
+LAB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$LAB_ROOT/../.." && pwd)
+OUT=${LAB_OUT:-$LAB_ROOT/out}
+TOOLS=${GATEHOUSE_TOOLS:-$HOME/.cache/gatehouse-tools}
+GATEHOUSE_BIN=${GATEHOUSE_BIN:-$OUT/bin/gatehouse}
+MINIO_BIN=${MINIO_BIN:-$TOOLS/bin/minio}
+# Pinned: the version measured in FIELD-NOTES.md.
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+
+NS_AGENT=gh-agent
+NS_GW=gh-gw
+NS_AWS=gh-aws
+AGENT_IP=10.77.1.2
+GW_AGENT_IP=10.77.1.1
+GW_AWS_IP=10.77.2.1
+AWS_IP=10.77.2.2
+# A second "internet" address for tests that need an upstream of their own
+# (a certificate not valid for its name, a counter of what reaches it).
+AWS_IP2=10.77.2.3
+AGENT_NET=10.77.1.0/24
+PROXY_PORT=3128
+TPROXY_PORT=15001
+
+LAB_REGION=us-east-1
+LAB_BUCKET=gh-lab
+MINIO_USER=gatehouse-lab
+MINIO_PASSWORD=gatehouse-lab-secret-1
+
+# Hostnames the agents resolve to the lab's "internet". Hosts files have no
+# wildcards: each virtual-host bucket name is listed.
+AWS_HOSTS="s3.amazonaws.com s3.$LAB_REGION.amazonaws.com sts.amazonaws.com sts.$LAB_REGION.amazonaws.com
+$LAB_BUCKET.s3.amazonaws.com $LAB_BUCKET.s3.$LAB_REGION.amazonaws.com"
+# Resolved to AWS_IP2, where tests run upstreams of their own.
+TEST_HOSTS="impostor.amazonaws.com"
+
+log() { printf '[lab] %s\n' "$*" >&2; }
+die() { printf '[lab] error: %s\n' "$*" >&2; exit 1; }

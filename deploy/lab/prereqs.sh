@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what the lab, the e2e tests and the demo need on a fresh machine
+# (Debian 12, root): Debian packages, MinIO built with `go install` into a
+# cache dir, and the JS SDK from its lockfile. Skips whatever is present.
+source "$(dirname "$0")/lib.sh"
+
+pkgs=()
+[ -x /usr/bin/aws ] || pkgs+=(awscli)
+command -v ip >/dev/null || pkgs+=(iproute2)
+command -v openssl >/dev/null || pkgs+=(openssl)
+command -v curl >/dev/null || pkgs+=(curl)
+command -v nft >/dev/null || pkgs+=(nftables) # for humans debugging; Gatehouse itself uses netlink
+if [ ${#pkgs[@]} -gt 0 ]; then
+  log "apt-get install ${pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq "${pkgs[@]}" >/dev/null
+fi
+
+if [ ! -x "$MINIO_BIN" ]; then
+  log "building MinIO $MINIO_VERSION into $TOOLS/bin (about 6 minutes on a cold machine)"
+  mkdir -p "$TOOLS/bin"
+  GOBIN="$TOOLS/bin" GOFLAGS=-mod=mod go install "github.com/minio/minio@$MINIO_VERSION"
+fi
+
+if [ ! -d "$REPO_ROOT/e2e/clients/js/node_modules" ]; then
+  log "npm ci (AWS SDK for JavaScript v3, versions locked)"
+  (cd "$REPO_ROOT/e2e/clients/js" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+log "prerequisites present"

@@ -1,0 +1,195 @@
+package e2e
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// clients are the unmodified AWS clients, each running the same S3
+// workload: create bucket, put small, put 20 MiB multipart, list, get and
+// byte-compare, delete.
+var clients = []struct {
+	name string
+	cmd  []string
+}{
+	{"aws-cli-v2", []string{"bash", "e2e/clients/cli/s3-workload.sh"}},
+	{"js-sdk-v3", []string{"node", "e2e/clients/js/s3-workload.mjs"}},
+	{"go-sdk-v2", []string{goClient}},
+}
+
+func runWorkloads(t *testing.T, mode string, extraEnv ...string) {
+	for _, c := range clients {
+		t.Run(c.name, func(t *testing.T) {
+			mark := logMark(t)
+			out, err := inAgent(t, agentEnv(t, extraEnv...), 5*time.Minute, c.cmd[0], c.cmd[1:]...)
+			t.Logf("%s", out)
+			if err != nil {
+				t.Fatalf("%s through Gatehouse (%s): %v", c.name, mode, err)
+			}
+			if !strings.Contains(out, "PASS") {
+				t.Fatalf("workload did not report PASS")
+			}
+			// Every request is in Gatehouse's log with its SNI and original
+			// destination: the calls went through the gateway, and the agent,
+			// trusting only Gatehouse's CA, accepted our certificates.
+			time.Sleep(200 * time.Millisecond)
+			var methods = map[string]int{}
+			for _, l := range linesSince(t, mark) {
+				if l.str("msg") != "request" {
+					continue
+				}
+				if l.str("mode") != mode || !strings.HasSuffix(l.str("sni"), "amazonaws.com") || l.str("dst") != "10.77.2.2:443" || l.str("verdict") != "forwarded" {
+					t.Errorf("unexpected request line: %v", l)
+				}
+				methods[l.str("method")]++
+			}
+			// create bucket, small put, 4 parts + initiate + complete, ...
+			if methods["PUT"] < 6 || methods["GET"] < 3 || methods["DELETE"] < 3 {
+				t.Errorf("log shows too few requests for the workload: %v", methods)
+			}
+			t.Logf("requests in Gatehouse's log: %v", methods)
+		})
+	}
+}
+
+func TestTransparentS3Workloads(t *testing.T) {
+	runWorkloads(t, "transparent")
+}
+
+func TestExplicitProxyS3Workloads(t *testing.T) {
+	proxy := "http://10.77.1.1:3128"
+	runWorkloads(t, "proxy", "HTTPS_PROXY="+proxy, "https_proxy="+proxy)
+}
+
+// labPublicCA loads the lab's test "public" CA, which Gatehouse trusts for
+// upstreams.
+func labPublicCA(t *testing.T) (*x509.Certificate, any) {
+	t.Helper()
+	certPEM, err := os.ReadFile(filepath.Join(outDir, "pki/public-ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, err := os.ReadFile(filepath.Join(outDir, "pki/public-ca.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, _ := pem.Decode(certPEM)
+	kb, _ := pem.Decode(keyPEM)
+	cert, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := x509.ParsePKCS8PrivateKey(kb.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
+}
+
+// An upstream whose certificate comes from a trusted CA but is not valid for
+// the SNI: the agent's call fails and no request reaches it.
+func TestUpstreamCertificateNotValidForSNI(t *testing.T) {
+	caCert, caKey := labPublicCA(t)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: "wrong.example"},
+		DNSNames:     []string{"wrong.example"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := startUpstream(t, awsIP2+":443", &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key})
+
+	mark := logMark(t)
+	out, err := inAgent(t, agentEnv(t), 30*time.Second, "curl", "-sS", "-o", "/dev/stderr", "-w", "%{http_code}",
+		"https://impostor.amazonaws.com/bucket/key")
+	if err != nil {
+		t.Fatalf("curl: %v %s", err, out)
+	}
+	if !strings.HasSuffix(out, "502") || !strings.Contains(out, "ServiceUnavailable") {
+		t.Fatalf("agent got %q, want a 502 AWS error", out)
+	}
+	if n := up.requestsSeen(); n != 0 {
+		t.Fatalf("%d requests reached an upstream whose certificate is not valid for the name", n)
+	}
+	time.Sleep(100 * time.Millisecond)
+	found := false
+	for _, l := range linesSince(t, mark) {
+		if l.str("msg") == "request" && l.str("verdict") == "upstream_error" && strings.Contains(l.str("reason"), "not valid for impostor.amazonaws.com") {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("no log line says the upstream certificate failed verification")
+	}
+}
+
+// With `net up` in force and Gatehouse killed, agents' TCP 443 fails and
+// nothing reaches gh-aws; `net up` rerun after the kill leaves exactly one
+// set of rules; Gatehouse restarted serves again.
+func TestGatehouseDownFailsClosed(t *testing.T) {
+	up := startUpstream(t, awsIP2+":443", nil)
+	run(t, filepath.Join(labDir, "gw.sh"), "kill")
+	restarted := false
+	t.Cleanup(func() {
+		if !restarted {
+			run(t, filepath.Join(labDir, "gw.sh"), "start")
+		}
+	})
+
+	out, err := inAgent(t, agentEnv(t), 20*time.Second, "curl", "-sS", "--connect-timeout", "5", "https://impostor.amazonaws.com/")
+	if err == nil {
+		t.Fatalf("agent's HTTPS succeeded with Gatehouse down: %s", out)
+	}
+	t.Logf("agent with Gatehouse down: %s", strings.TrimSpace(out))
+	// A raw TCP connect straight to the upstream address, not only HTTPS.
+	out, err = inAgent(t, agentEnv(t), 20*time.Second, "bash", "-c", "exec 3<>/dev/tcp/"+awsIP2+"/443")
+	if err == nil {
+		t.Fatalf("agent's TCP 443 connected with Gatehouse down")
+	}
+	if n := len(up.conns); n != 0 {
+		t.Fatalf("%d connections reached gh-aws with Gatehouse down", n)
+	}
+
+	// `net up` after a kill -9 of the gateway: still exactly one set.
+	run(t, "ip", "netns", "exec", nsGW, gatehouse, "net", "up", "--agents", "10.77.1.0/24")
+	var st struct {
+		Installed bool
+		Rules     []string
+		IPRules   []string
+		Routes    []string
+	}
+	if err := json.Unmarshal([]byte(run(t, "ip", "netns", "exec", nsGW, gatehouse, "net", "status", "--json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if !st.Installed || len(st.Rules) != 2 {
+		t.Fatalf("after net up following kill -9: %+v", st)
+	}
+
+	run(t, filepath.Join(labDir, "gw.sh"), "start")
+	restarted = true
+	out, err = inAgent(t, agentEnv(t), 30*time.Second, "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "https://s3.amazonaws.com/minio/health/ready")
+	if err != nil || out != "200" {
+		t.Fatalf("after restart: %v %s", err, out)
+	}
+}
+
+var _ = net.Dial

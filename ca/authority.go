@@ -177,10 +177,16 @@ func Load(dir string) (*Authority, error) {
 }
 
 func load(dir string) (*Authority, error) {
+	if dir == "" {
+		// Not the working directory: a CA found there by accident is
+		// worse than none.
+		return nil, errors.New("no directory given: set the CA directory in the config")
+	}
 	certPEM, keyPEM, err := readCA(dir)
 	if err != nil {
 		return nil, err
 	}
+	defer clear(keyPEM)
 	chain, err := parseChain(certPEM)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", certFile, err)
@@ -217,9 +223,10 @@ func LoadOrInit(opts Options) (a *Authority, created bool, err error) {
 // RSA of at least 2048 bits, or Ed25519; PKCS#8, PKCS#1 or SEC1; not
 // encrypted). Import checks that the key matches, the certificate is a CA
 // that may issue server certificates, and the chain verifies, before it
-// touches the disk. It writes ca.crt (the full chain as given) and ca.key
-// (re-encoded as PKCS#8, 0600), and refuses to replace an existing CA
-// unless force is set.
+// touches the disk. It writes ca.crt, the full chain as given (re-encoded,
+// so text between PEM blocks is dropped), and ca.key, as PKCS#8 with mode
+// 0600. It refuses to replace an existing CA unless force is set; with
+// force, agents must be given the new CertPEM.
 func Import(dir string, certPEM, keyPEM []byte, force bool) (*Authority, error) {
 	a, err := importCA(dir, certPEM, keyPEM, force)
 	if err != nil {
@@ -380,6 +387,7 @@ func (a *Authority) write(dir string, replace bool) error {
 	}
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 	clear(der)
+	defer clear(keyPEM)
 	return writeCA(dir, certPEM, keyPEM, replace)
 }
 

@@ -122,12 +122,13 @@ func TestInit(t *testing.T) {
 		want string
 	}{
 		{"refuses no directory", Options{}, "no directory"},
+		{"refuses a directory that is a file", Options{Dir: "/dev/null"}, "/dev/null"},
 		{"refuses both constraint options", Options{NoNameConstraints: true, PermittedDomains: []string{"aws"}}, "choose one"},
 		{"refuses an empty permitted domain", Options{PermittedDomains: []string{"amazonaws.com", ""}}, "NoNameConstraints"},
 		{"refuses a wildcard permitted domain", Options{PermittedDomains: []string{"*.amazonaws.com"}}, "wildcard"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.opts.Dir == "" && tc.want != "no directory" {
+			if tc.opts.Dir == "" && tc.name != "refuses no directory" {
 				tc.opts.Dir = t.TempDir()
 			}
 			if _, err := Init(tc.opts); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -230,6 +231,12 @@ func TestLoad(t *testing.T) {
 }
 
 func TestLoadOrInit(t *testing.T) {
+	t.Run("refuses an empty directory instead of using the working one", func(t *testing.T) {
+		if _, _, err := LoadOrInit(Options{}); err == nil || !strings.Contains(err.Error(), "no directory") {
+			t.Fatalf("LoadOrInit with no Dir: %v", err)
+		}
+	})
+
 	t.Run("creates on first run and loads after", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "ca")
 		a, created, err := LoadOrInit(Options{Dir: dir})
@@ -472,6 +479,9 @@ func TestAuthorityNeverRevealsKey(t *testing.T) {
 				t.Fatalf("rendering %q reveals key material", r)
 			}
 		}
+	}
+	if got := fmt.Sprint((*Authority)(nil)); got != "<nil>" {
+		t.Errorf("nil *Authority prints %q", got)
 	}
 	if got := fmt.Sprintf("%+v", a); !strings.Contains(got, a.Fingerprint()) {
 		t.Errorf("%%+v = %q, want it to identify the CA by fingerprint", got)

@@ -133,7 +133,7 @@ func TestUpstreamCertificateNotValidForSNI(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	found := false
 	for _, l := range linesSince(t, mark) {
-		if l.str("msg") == "request" && l.str("verdict") == "upstream_error" && strings.Contains(l.str("reason"), "not valid for impostor.amazonaws.com") {
+		if l.str("msg") == "request" && l.str("verdict") == "upstream_error" && strings.Contains(l.str("reason"), "certificate is valid for wrong.example") {
 			found = true
 		}
 	}

@@ -11,10 +11,25 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
+
+func deleteChain(t *testing.T, ns netns.NsHandle, name string) {
+	t.Helper()
+	c, err := nftables.New(nftables.WithNetNSFd(int(ns)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := &nftables.Chain{Name: name, Table: ourTable()}
+	c.FlushChain(ch)
+	c.DelChain(ch)
+	if err := c.Flush(); err != nil {
+		t.Fatalf("delete chain %s: %v", name, err)
+	}
+}
 
 // The lab: three namespaces joined by veth pairs, dual-stack.
 //
@@ -300,6 +315,62 @@ func TestCaptureAndFailClosed(t *testing.T) {
 				wantNoUpstream(t, upstream443)
 			})
 		}
+	})
+
+	// TPROXY looks the listener up on the address of the interface the
+	// packet came in on: a listener on loopback is not it, and the guard
+	// refuses the connection.
+	t.Run("listener on loopback is not found", func(t *testing.T) {
+		for _, f := range families {
+			t.Run(f.name, func(t *testing.T) {
+				loopback := "127.0.0.1:15001"
+				if f.agent.Is6() {
+					loopback = "[::1]:15001"
+				}
+				ln := listen(t, l.gw, loopback, true)
+				defer ln.Close()
+				c, err := dial(l.agent, netip.AddrPortFrom(f.upstream, 443))
+				if err == nil {
+					c.Close()
+					t.Fatal("agent connected through a loopback listener")
+				}
+				if !errors.Is(err, syscall.ECONNREFUSED) {
+					t.Errorf("agent dial error = %v, want connection refused", err)
+				}
+				wantNoUpstream(t, upstream443)
+			})
+		}
+	})
+
+	// The measured reason for the forward chain: without it, and with no
+	// listener, the captured connection goes straight to its destination.
+	t.Run("without the guard capture fails open", func(t *testing.T) {
+		deleteChain(t, l.gw, chainForward)
+		defer func() {
+			if err := Up(cfg); err != nil {
+				t.Fatalf("Up to restore the guard: %v", err)
+			}
+		}()
+		c, err := dial(l.agent, netip.AddrPortFrom(upstreamV4, 443))
+		if err != nil {
+			t.Fatalf("without the guard the agent dial failed (%v): did the kernel change?", err)
+		}
+		defer c.Close()
+		select {
+		case up := <-upstream443:
+			up.Close()
+		case <-time.After(ioTimeout):
+			t.Fatal("upstream accepted nothing")
+		}
+	})
+	t.Run("refused again after Up restores the guard", func(t *testing.T) {
+		if c, err := dial(l.agent, netip.AddrPortFrom(upstreamV4, 443)); !errors.Is(err, syscall.ECONNREFUSED) {
+			if c != nil {
+				c.Close()
+			}
+			t.Fatalf("agent dial error = %v, want connection refused", err)
+		}
+		wantNoUpstream(t, upstream443)
 	})
 
 	if err := Down(full); err != nil {

@@ -3,6 +3,7 @@ package netsetup
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
@@ -12,7 +13,9 @@ import (
 
 // Up makes the namespace the agents' egress hop. It is idempotent and
 // repairs what a crash left: after it returns nil, everything listed in the
-// package doc is present exactly once.
+// package doc is present exactly once. Where IPv6 is disabled (on lo, or
+// at boot) it installs the IPv4 half of the routing and forwarding only,
+// and refuses IPv6 agents.
 //
 // The order keeps the namespace fail-closed at every step: the nftables
 // guard goes in first, forwarding is turned on last.
@@ -27,6 +30,18 @@ func Up(cfg Config) error {
 	}
 	defer t.close()
 
+	fams, err := activeFamilies(t.ns)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(fams, unix.AF_INET6) {
+		for _, p := range cfg.Agents {
+			if p.Addr().Is6() {
+				return fmt.Errorf("capture agents %s: IPv6 is disabled in this namespace (%s = 1 or ipv6.disable=1): enable it, or list only IPv4 agents", p, loIPv6Disabled.name)
+			}
+		}
+	}
+
 	if err := replaceTable(t.nft, buildRuleset(cfg)); err != nil {
 		return wrapNFT("install", "nftables table inet "+TableName, err)
 	}
@@ -34,7 +49,7 @@ func Up(cfg Config) error {
 	if err != nil {
 		return wrap("find", "loopback device lo", err)
 	}
-	for _, fam := range families {
+	for _, fam := range fams {
 		if err := ensureLocalRoute(t.nl, fam, lo.Attrs().Index, cfg); err != nil {
 			return err
 		}
@@ -42,8 +57,9 @@ func Up(cfg Config) error {
 			return err
 		}
 	}
-	for _, s := range forwardingSysctls {
-		if err := inNetNS(t.ns, func() error { return s.enable() }); err != nil {
+	for _, fam := range fams {
+		s := forwarding[fam]
+		if err := inNetNS(t.ns, s.enable); err != nil {
 			return wrap("enable", s.name, err)
 		}
 	}

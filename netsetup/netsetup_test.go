@@ -2,6 +2,7 @@ package netsetup
 
 import (
 	"encoding/json"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -85,8 +86,8 @@ func readKernel(t *testing.T, ns netns.NsHandle, cfg Config) kernelState {
 		}
 		ks.routes[fam] = len(routes)
 	}
-	for i, s := range forwardingSysctls {
-		if err := inNetNS(ns, func() (err error) { ks.fwd[i], err = s.on(); return err }); err != nil {
+	for i, fam := range families {
+		if err := inNetNS(ns, func() (err error) { ks.fwd[i], err = forwarding[fam].on(); return err }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -260,16 +261,7 @@ func TestUpRepairsCrashLeftovers(t *testing.T) {
 	if err := h.RouteAdd(&netlink.Route{LinkIndex: lo.Attrs().Index, Dst: defaultDst(unix.AF_INET), Table: full.Table, Type: unix.RTN_LOCAL, Scope: netlink.SCOPE_HOST, Priority: 7}); err != nil {
 		t.Fatalf("add duplicate route: %v", err)
 	}
-	c, err := nftables.New(nftables.WithNetNSFd(int(ns)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fwd := &nftables.Chain{Name: chainForward, Table: ourTable()}
-	c.FlushChain(fwd)
-	c.DelChain(fwd)
-	if err := c.Flush(); err != nil {
-		t.Fatalf("delete forward chain: %v", err)
-	}
+	deleteChain(t, ns, chainForward)
 
 	ks := readKernel(t, ns, cfg)
 	if ks.ipRules[unix.AF_INET] != 2 || ks.ipRules[unix.AF_INET6] != 0 || ks.routes[unix.AF_INET] != 2 || ks.chainRules[chainForward] != 0 {
@@ -441,4 +433,51 @@ func hostSnapshot(t *testing.T) snapshot {
 		t.Fatalf("snapshot of the test's namespace: %v", err)
 	}
 	return s
+}
+
+// On a host with IPv6 disabled the kernel refuses the IPv6 local route (with
+// EACCES, which reads like a missing privilege): Up installs the IPv4 half
+// and says why, and refuses IPv6 agents it could not capture.
+func TestIPv6DisabledInstallsIPv4Half(t *testing.T) {
+	ns := newNS(t, "nov6")
+	if err := inNetNS(ns, func() error {
+		for _, dev := range []string{"all", "default", "lo"} {
+			if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+dev+"/disable_ipv6", []byte("1"), 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("disable IPv6: %v", err)
+	}
+
+	dual := Config{Agents: prefixes("10.99.1.0/24", "fd00:99:1::/64"), NetNS: ns}
+	if err := Up(dual); err == nil || !strings.Contains(err.Error(), "IPv6 is disabled") {
+		t.Fatalf("Up with an IPv6 agent = %v, want an error saying IPv6 is disabled", err)
+	}
+	if ks := readKernel(t, ns, dual); ks.tables != 0 {
+		t.Errorf("refused Up installed %d tables", ks.tables)
+	}
+
+	v4 := Config{Agents: prefixes("10.99.1.0/24"), NetNS: ns}
+	for range 2 {
+		if err := Up(v4); err != nil {
+			t.Fatalf("Up: %v", err)
+		}
+	}
+	ks := readKernel(t, ns, v4)
+	if ks.tables != 1 || ks.tproxyRules != 1 || ks.rejectRules != 1 || ks.ipRules[unix.AF_INET] != 1 || ks.routes[unix.AF_INET] != 1 || !ks.fwd[0] {
+		t.Errorf("IPv4 half not installed once: %+v", ks)
+	}
+	if ks.ipRules[unix.AF_INET6] != 0 || ks.routes[unix.AF_INET6] != 0 {
+		t.Errorf("IPv6 rules or routes installed with IPv6 disabled: %+v", ks)
+	}
+	st := wantInstalled(t, v4, true)
+	if !slices.Contains(st.Notes, ipv6DisabledNote) {
+		t.Errorf("Status notes %q, want the IPv6 note", st.Notes)
+	}
+	if err := Down(v4); err != nil {
+		t.Fatal(err)
+	}
+	wantNone(t, readKernel(t, ns, v4))
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/google/nftables"
+	"golang.org/x/sys/unix"
 )
 
 // State is what Status read back from the kernel.
@@ -37,6 +38,9 @@ type State struct {
 // turn it off.
 const forwardingNote = "IP forwarding stays on after Down: turning it off would cut the subnet's other traffic; turn it off by hand if this host routes nothing else"
 
+// ipv6DisabledNote explains why Status does not ask for the IPv6 half.
+const ipv6DisabledNote = "IPv6 is disabled in this namespace: no IPv6 ip rule, route or forwarding is needed, and IPv6 agents cannot be captured"
+
 // Status reads back what Up installs and compares it with cfg. It changes
 // nothing.
 func Status(cfg Config) (*State, error) {
@@ -56,7 +60,19 @@ func Status(cfg Config) (*State, error) {
 	if err := t.readNFT(cfg, st, problem); err != nil {
 		return nil, err
 	}
+	fams, err := activeFamilies(t.ns)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(fams, unix.AF_INET6) {
+		st.Notes = append(st.Notes, ipv6DisabledNote)
+	}
+	lo, err := t.nl.LinkByName("lo")
+	if err != nil {
+		return nil, wrap("find", "loopback device lo", err)
+	}
 	for _, fam := range families {
+		required := slices.Contains(fams, fam)
 		rules, err := ipRules(t.nl, fam, cfg)
 		if err != nil {
 			return nil, wrap("list", "ip rules", err)
@@ -68,7 +84,7 @@ func Status(cfg Config) (*State, error) {
 				exact++
 			}
 		}
-		if len(rules) != 1 || exact != 1 {
+		if required && (len(rules) != 1 || exact != 1) {
 			problem("%d %s ip rules with fwmark %#x lookup %d (%d without other selectors), want exactly 1", len(rules), familyName(fam), cfg.Mark, cfg.Table, exact)
 		}
 
@@ -76,28 +92,27 @@ func Status(cfg Config) (*State, error) {
 		if err != nil {
 			return nil, wrap("list", "routes", err)
 		}
-		lo, err := t.nl.LinkByName("lo")
-		if err != nil {
-			return nil, wrap("find", "loopback device lo", err)
-		}
 		for _, r := range routes {
 			st.Routes = append(st.Routes, describeRoute(t.nl, r))
 		}
-		if len(routes) != 1 || routes[0].LinkIndex != lo.Attrs().Index {
+		if required && (len(routes) != 1 || routes[0].LinkIndex != lo.Attrs().Index) {
 			problem("%d %s local default routes in table %d, want exactly 1, on lo", len(routes), familyName(fam), cfg.Table)
 		}
-	}
 
-	on := make([]bool, len(forwardingSysctls))
-	for i, s := range forwardingSysctls {
-		if err := inNetNS(t.ns, func() (err error) { on[i], err = s.on(); return err }); err != nil {
+		s := forwarding[fam]
+		var on bool
+		if err := inNetNS(t.ns, func() (err error) { on, err = s.on(); return err }); err != nil {
 			return nil, wrap("read", s.name, err)
 		}
-		if !on[i] {
+		if fam == unix.AF_INET6 {
+			st.Forwarding.IPv6 = on
+		} else {
+			st.Forwarding.IPv4 = on
+		}
+		if required && !on {
 			problem("%s is off", s.name)
 		}
 	}
-	st.Forwarding.IPv4, st.Forwarding.IPv6 = on[0], on[1]
 	if st.Forwarding.IPv4 || st.Forwarding.IPv6 {
 		st.Notes = append(st.Notes, forwardingNote)
 	}

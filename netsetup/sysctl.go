@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"runtime"
 
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // sysctl is a per-namespace switch under /proc/sys/net. Which namespace a
@@ -18,13 +20,23 @@ type sysctl struct {
 	path string
 }
 
-var forwardingSysctls = []sysctl{
-	{"net.ipv4.ip_forward", "/proc/sys/net/ipv4/ip_forward"},
-	{"net.ipv6.conf.all.forwarding", "/proc/sys/net/ipv6/conf/all/forwarding"},
+// forwarding is each address family's forwarding switch.
+var forwarding = map[int]sysctl{
+	unix.AF_INET:  {"net.ipv4.ip_forward", "/proc/sys/net/ipv4/ip_forward"},
+	unix.AF_INET6: {"net.ipv6.conf.all.forwarding", "/proc/sys/net/ipv6/conf/all/forwarding"},
 }
 
+// loIPv6Disabled is where IPv6 is turned off for lo, which holds the local
+// route; the kernel then refuses that route with EACCES.
+var loIPv6Disabled = sysctl{"net.ipv6.conf.lo.disable_ipv6", "/proc/sys/net/ipv6/conf/lo/disable_ipv6"}
+
+// on reports whether the switch is 1. A switch that does not exist (IPv6
+// compiled out or disabled at boot) is off.
 func (s sysctl) on() (bool, error) {
 	b, err := os.ReadFile(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
 	if err != nil {
 		return false, err
 	}
@@ -35,11 +47,36 @@ func (s sysctl) on() (bool, error) {
 // per-device settings, and a read-only /proc/sys is fine when there is
 // nothing to change.
 func (s sysctl) enable() error {
-	on, err := s.on()
-	if err != nil || on {
+	b, err := os.ReadFile(s.path)
+	if err != nil {
 		return err
 	}
+	if string(bytes.TrimSpace(b)) == "1" {
+		return nil
+	}
 	return os.WriteFile(s.path, []byte("1\n"), 0)
+}
+
+// activeFamilies returns the address families Up configures in namespace
+// ns: IPv4, and IPv6 unless it is disabled there. Where it is disabled the
+// kernel forwards no IPv6 at all, so there is nothing to capture.
+func activeFamilies(ns netns.NsHandle) ([]int, error) {
+	var v6 bool
+	err := inNetNS(ns, func() error {
+		if _, err := os.Stat(loIPv6Disabled.path); errors.Is(err, fs.ErrNotExist) {
+			return nil // IPv6 compiled out or disabled at boot
+		}
+		disabled, err := loIPv6Disabled.on()
+		v6 = !disabled
+		return err
+	})
+	if err != nil {
+		return nil, wrap("read", loIPv6Disabled.name, err)
+	}
+	if v6 {
+		return []int{unix.AF_INET, unix.AF_INET6}, nil
+	}
+	return []int{unix.AF_INET}, nil
 }
 
 // inNetNS runs fn on a fresh OS thread switched into ns, so the caller's

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/goccy/go-yaml"
@@ -47,9 +48,29 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	cfg := &Config{}
 	if err := yaml.UnmarshalWithOptions(data, cfg, yaml.Strict()); err != nil {
-		return nil, fmt.Errorf("config %s:\n%s", path, yaml.FormatError(err, false, true))
+		return nil, fmt.Errorf("config %s:\n%s", path, withLine(data, yaml.FormatError(err, false, true)))
 	}
 	return cfg, nil
+}
+
+// withLine adds a line number to decode errors that lack one: goccy/go-yaml
+// reports a value rejected by a text unmarshaler (a duration such as
+// "forever") without its position, so find the quoted value in the file.
+func withLine(data []byte, msg string) string {
+	if strings.HasPrefix(msg, "[") {
+		return msg
+	}
+	_, rest, ok := strings.Cut(msg, `"`)
+	value, _, ok2 := strings.Cut(rest, `"`)
+	if !ok || !ok2 || value == "" {
+		return msg
+	}
+	for i, line := range strings.Split(string(data), "\n") {
+		if _, v, ok := strings.Cut(line, ":"); ok && strings.Trim(strings.TrimSpace(v), `"'`) == value {
+			return fmt.Sprintf("[%d:%d] %s\n> %3d | %s", i+1, strings.Index(line, value)+1, msg, i+1, line)
+		}
+	}
+	return msg
 }
 
 func (c *Config) applyDefaults() {

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestConfigCheck(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		want string // "" = ok; else a substring of the error
+	}{
+		{"empty file runs on defaults", "", ""},
+		{"full example", `
+data_dir: /tmp/gh
+log: {level: debug, format: text}
+intercept:
+  hosts: [amazonaws.com]
+  passthrough: allow
+  transparent: {enabled: true, listen: ":15001"}
+  proxy: {listen: "10.0.0.1:3128", ports: [443]}
+  timeouts: {client_hello: 2s, idle: 1m}
+`, ""},
+		{"unknown key names its line", "data_dir: /x\nintercept:\n  passthru: allow\n", `[3:3] unknown field "passthru"`},
+		{"wrong type names its line", "intercept:\n  max_header_bytes: lots\n", "[2:21]"},
+		{"bad duration", "intercept:\n  timeouts:\n    idle: forever\n", "[3:11]"},
+		{"invalid passthrough", "intercept:\n  passthrough: maybe\n", `"maybe" is neither allow nor deny`},
+		{"wildcard host", "intercept:\n  hosts: ['*.amazonaws.com']\n", "not a domain"},
+		{"bad listen address", "intercept:\n  proxy: {listen: 'gateway:3128'}\n", "proxy.listen"},
+		{"bad log format", "log: {format: xml}\n", "log.format"},
+		{"duplicate key", "data_dir: /a\ndata_dir: /b\n", "duplicate"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := newRootCmd()
+			var out bytes.Buffer
+			root.SetOut(&out)
+			root.SetArgs([]string{"config", "check", writeFile(t, tt.body)})
+			err := root.Execute()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				if !strings.Contains(out.String(), ": ok") {
+					t.Fatalf("output %q", out.String())
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestCAInitExportShow(t *testing.T) {
+	dir := t.TempDir()
+	exec := func(args ...string) (string, error) {
+		root := newRootCmd()
+		var out bytes.Buffer
+		root.SetOut(&out)
+		root.SetArgs(append(args, "--data-dir", dir))
+		err := root.Execute()
+		return out.String(), err
+	}
+	if out, err := exec("ca", "init"); err != nil || !strings.Contains(out, "fingerprint") {
+		t.Fatalf("init: %v %s", err, out)
+	}
+	if _, err := exec("ca", "init"); err == nil {
+		t.Fatal("second init succeeded")
+	}
+	out, err := exec("ca", "export")
+	if err != nil || !strings.HasPrefix(out, "-----BEGIN CERTIFICATE-----") || strings.Contains(out, "PRIVATE") {
+		t.Fatalf("export: %v %s", err, out)
+	}
+	out, err = exec("ca", "show", "--json")
+	if err != nil || !strings.Contains(out, `"amazonaws.com"`) {
+		t.Fatalf("show: %v %s", err, out)
+	}
+	st, err := os.Stat(filepath.Join(dir, "ca", "ca.key"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key mode: %v %v", st.Mode(), err)
+	}
+}

@@ -3,9 +3,11 @@ package netsetup
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 
 	"github.com/google/nftables"
+	mnetlink "github.com/mdlayher/netlink"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -24,13 +26,11 @@ func Up(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	t, err := open(cfg.NetNS)
-	if err != nil {
-		return err
-	}
-	defer t.close()
+	return withTarget(cfg.NetNS, func(t *target) error { return up(t, cfg) })
+}
 
-	fams, err := activeFamilies(t.ns)
+func up(t *target, cfg Config) error {
+	fams, err := activeFamilies(t)
 	if err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func Up(cfg Config) error {
 	}
 	for _, fam := range fams {
 		s := forwarding[fam]
-		if err := inNetNS(t.ns, s.enable); err != nil {
+		if err := t.run(s.enable); err != nil {
 			return wrap("enable", s.name, err)
 		}
 	}
@@ -80,12 +80,10 @@ func Down(cfg Config) error {
 	if errs := cfg.validateRouting(); len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(errs...))
 	}
-	t, err := open(cfg.NetNS)
-	if err != nil {
-		return err
-	}
-	defer t.close()
+	return withTarget(cfg.NetNS, func(t *target) error { return down(t, cfg) })
+}
 
+func down(t *target, cfg Config) error {
 	var errs []error
 	if err := deleteTable(t.nft); err != nil {
 		errs = append(errs, wrapNFT("delete", "nftables table inet "+TableName, err))
@@ -101,48 +99,67 @@ func Down(cfg Config) error {
 	return errors.Join(errs...)
 }
 
-// target is an open namespace: one nftables and one rtnetlink connection,
-// both created inside it.
+// target is an open namespace: an nftables, a raw nfnetlink and an
+// rtnetlink connection, all created inside it.
 type target struct {
-	ns    netns.NsHandle
-	owned bool // ns was opened here and is closed by close
-	nft   *nftables.Conn
-	nl    *netlink.Handle
+	ns  netns.NsHandle // netns.None() for the calling thread's namespace
+	nft *nftables.Conn
+	raw *mnetlink.Conn // for dumping rules; see nftread.go
+	nl  *netlink.Handle
 }
 
-// open connects to namespace ns, or to the calling thread's when ns is 0 or
-// -1. The current namespace is pinned by a handle here, once: everything
-// after (sysctls run on another thread) must land in the same namespace.
-func open(ns netns.NsHandle) (*target, error) {
+// withTarget runs fn with the namespace ns opened, ns being 0 or -1 for
+// the calling thread's. For that one the calling goroutine stays on its
+// thread throughout and nothing calls setns, so Gatehouse can run there
+// with CAP_NET_ADMIN alone; entering another namespace also needs
+// CAP_SYS_ADMIN.
+func withTarget(ns netns.NsHandle, fn func(*target) error) error {
 	t := &target{ns: ns}
 	if ns == 0 || ns == netns.None() {
-		cur, err := netns.Get()
-		if err != nil {
-			return nil, wrap("open", "current network namespace", err)
+		t.ns = netns.None()
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
+	err := t.run(func() error {
+		var err error
+		if t.nl, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
+			return wrap("open", "rtnetlink socket", err)
 		}
-		t.ns, t.owned = cur, true
+		if t.nft, err = nftables.New(nftables.AsLasting()); err != nil {
+			return wrap("open", "nftables socket", err)
+		}
+		if t.raw, err = mnetlink.Dial(unix.NETLINK_NETFILTER, nil); err != nil {
+			return wrap("open", "nfnetlink socket", err)
+		}
+		return nil
+	})
+	defer t.close()
+	if err != nil {
+		return err
 	}
-	var err error
-	if t.nl, err = netlink.NewHandleAt(t.ns, unix.NETLINK_ROUTE); err != nil {
-		t.close()
-		return nil, wrap("open", "rtnetlink socket in network namespace "+t.ns.String(), err)
+	return fn(t)
+}
+
+// run runs fn inside the target namespace: on the calling thread when that
+// is the target, else on a thread of its own switched into it. Sockets and
+// /proc/sys/net files belong to the namespace of the thread that opened
+// them.
+func (t *target) run(fn func() error) error {
+	if t.ns == netns.None() {
+		return fn()
 	}
-	if t.nft, err = nftables.New(nftables.WithNetNSFd(int(t.ns)), nftables.AsLasting()); err != nil {
-		t.close()
-		return nil, wrap("open", "nftables socket in network namespace "+t.ns.String(), err)
-	}
-	return t, nil
+	return inNetNS(t.ns, fn)
 }
 
 func (t *target) close() {
 	if t.nft != nil {
 		t.nft.CloseLasting()
 	}
+	if t.raw != nil {
+		t.raw.Close()
+	}
 	if t.nl != nil {
 		t.nl.Close()
-	}
-	if t.owned {
-		t.ns.Close()
 	}
 }
 
@@ -153,15 +170,16 @@ func wrap(op, object string, err error) error {
 }
 
 func hint(err error) string {
+	var enter *enterError
 	switch {
+	case errors.As(err, &enter):
+		return "" // it says it itself
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
 		return " (are you root? CAP_NET_ADMIN is needed)"
 	case errors.Is(err, unix.EROFS):
 		return " (/proc/sys is read-only here: run with a writable /proc/sys, or set the sysctl beforehand)"
 	case errors.Is(err, unix.EAFNOSUPPORT):
-		return " (is IPv6 disabled on this host? Gatehouse needs it enabled)"
-	case errors.Is(err, unix.EBADF):
-		return " (Config.NetNS must be an open network namespace handle)"
+		return " (is IPv6 disabled here?)"
 	}
 	return ""
 }

@@ -3,14 +3,18 @@ package netsetup
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
+	mnetlink "github.com/mdlayher/netlink"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -62,7 +66,12 @@ func readKernel(t *testing.T, ns netns.NsHandle, cfg Config) kernelState {
 		}
 		// GetRules drops tproxy expressions (google/nftables v0.3.0 has no
 		// decoder for them), so count those from the raw dump.
-		raw, err := dumpRules(int(ns))
+		conn, err := mnetlink.Dial(unix.NETLINK_NETFILTER, &mnetlink.Config{NetNS: int(ns)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		raw, err := dumpRules(conn)
 		if err != nil {
 			t.Fatalf("dump nftables rules: %v", err)
 		}
@@ -480,4 +489,79 @@ func TestIPv6DisabledInstallsIPv4Half(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantNone(t, readKernel(t, ns, v4))
+}
+
+// Without privileges Up must say what is missing; with CAP_NET_ADMIN alone
+// it works in its own namespace. The test binary is rerun as nobody,
+// started inside a fresh namespace so that nothing can reach the host.
+func TestUnprivilegedErrorsSayWhatIsMissing(t *testing.T) {
+	ns := newNS(t, "unpriv")
+	name := nsName(t, ns)
+	bin := copyExecutable(t)
+	for _, tt := range []struct {
+		name, env string
+		caps      []uintptr
+		want      []string
+	}{
+		{"current namespace", "", nil, []string{"install nftables table inet gatehouse: ", "operation not permitted (are you root? CAP_NET_ADMIN is needed)"}},
+		{"other namespace", name, nil, []string{"enter network namespace", "operation not permitted (entering another namespace needs CAP_SYS_ADMIN; are you root?)"}},
+		{"current namespace with CAP_NET_ADMIN only", "", []uintptr{unix.CAP_NET_ADMIN}, []string{"Up: <nil>"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(bin, "-test.run=^TestHelperUnprivilegedUp$", "-test.v")
+			cmd.Env = append(os.Environ(), "NETSETUP_HELPER=1", "NETSETUP_HELPER_NS="+tt.env)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}, AmbientCaps: tt.caps}
+			var out []byte
+			err := inNetNS(ns, func() (err error) { out, err = cmd.CombinedOutput(); return err })
+			if err != nil {
+				t.Fatalf("helper: %v\n%s", err, out)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(string(out), want) {
+					t.Errorf("unprivileged Up said:\n%s\nwant it to say %q", out, want)
+				}
+			}
+		})
+	}
+	// Only the run with CAP_NET_ADMIN installed anything.
+	cfg := Config{Agents: prefixes("10.99.1.0/24"), NetNS: ns}
+	wantOneSet(t, readKernel(t, ns, cfg), cfg)
+}
+
+func TestHelperUnprivilegedUp(t *testing.T) {
+	if os.Getenv("NETSETUP_HELPER") == "" {
+		t.Skip("run by TestUnprivilegedErrorsSayWhatIsMissing")
+	}
+	cfg := Config{Agents: prefixes("10.99.1.0/24")}
+	if name := os.Getenv("NETSETUP_HELPER_NS"); name != "" {
+		h, err := netns.GetFromName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		cfg.NetNS = h
+	}
+	t.Logf("uid %d: Up: %v", os.Getuid(), Up(cfg))
+}
+
+// copyExecutable copies the test binary where user nobody can run it.
+func copyExecutable(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "netsetup-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	b, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "netsetup.test")
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bin
 }

@@ -30,15 +30,9 @@ type nftExpr struct {
 	Expr expr.Any
 }
 
-// dumpRules lists the rules of TableName in namespace fd (0: the calling
-// thread's), chain by chain in kernel order.
-func dumpRules(fd int) ([]nftRule, error) {
-	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: fd})
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-
+// dumpRules lists the rules of TableName over c, a NETLINK_NETFILTER
+// connection, chain by chain in kernel order.
+func dumpRules(c *netlink.Conn) ([]nftRule, error) {
 	attrs, err := netlink.MarshalAttributes([]netlink.Attribute{
 		{Type: unix.NFTA_RULE_TABLE, Data: []byte(TableName + "\x00")},
 	})

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -23,7 +24,19 @@ func skipUnlessRoot(t testing.TB) {
 	}
 }
 
-var nsSeq atomic.Int64
+var (
+	nsSeq   atomic.Int64
+	nsNames sync.Map // UniqueId -> name, for helpers that must find it by name
+)
+
+func nsName(t *testing.T, ns netns.NsHandle) string {
+	t.Helper()
+	name, ok := nsNames.Load(ns.UniqueId())
+	if !ok {
+		t.Fatalf("no name for %s", ns)
+	}
+	return name.(string)
+}
 
 // newNS creates a named network namespace with lo up, unique to this test
 // process, and deletes it when the test ends (also when it fails). The
@@ -51,6 +64,7 @@ func newNS(t *testing.T, role string) netns.NsHandle {
 	if err != nil {
 		t.Fatalf("create netns %s: %v", name, err)
 	}
+	nsNames.Store(ns.UniqueId(), name)
 	t.Cleanup(func() {
 		ns.Close()
 		if err := netns.DeleteNamed(name); err != nil {

@@ -48,19 +48,22 @@ func Status(cfg Config) (*State, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	t, err := open(cfg.NetNS)
-	if err != nil {
-		return nil, err
-	}
-	defer t.close()
+	var st *State
+	err := withTarget(cfg.NetNS, func(t *target) (err error) {
+		st, err = status(t, cfg)
+		return err
+	})
+	return st, err
+}
 
+func status(t *target, cfg Config) (*State, error) {
 	st := &State{Rules: []string{}, IPRules: []string{}, Routes: []string{}, Problems: []string{}, Notes: []string{}}
 	problem := func(format string, a ...any) { st.Problems = append(st.Problems, fmt.Sprintf(format, a...)) }
 
 	if err := t.readNFT(cfg, st, problem); err != nil {
 		return nil, err
 	}
-	fams, err := activeFamilies(t.ns)
+	fams, err := activeFamilies(t)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +104,7 @@ func Status(cfg Config) (*State, error) {
 
 		s := forwarding[fam]
 		var on bool
-		if err := inNetNS(t.ns, func() (err error) { on, err = s.on(); return err }); err != nil {
+		if err := t.run(func() (err error) { on, err = s.on(); return err }); err != nil {
 			return nil, wrap("read", s.name, err)
 		}
 		if fam == unix.AF_INET6 {
@@ -155,7 +158,7 @@ func (t *target) readNFT(cfg Config, st *State, problem func(string, ...any)) er
 		}
 	}
 
-	got, err := dumpRules(int(t.ns))
+	got, err := dumpRules(t.raw)
 	if err != nil {
 		return wrap("list", "nftables rules of table inet "+TableName, err)
 	}

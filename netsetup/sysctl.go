@@ -60,9 +60,9 @@ func (s sysctl) enable() error {
 // activeFamilies returns the address families Up configures in namespace
 // ns: IPv4, and IPv6 unless it is disabled there. Where it is disabled the
 // kernel forwards no IPv6 at all, so there is nothing to capture.
-func activeFamilies(ns netns.NsHandle) ([]int, error) {
+func activeFamilies(t *target) ([]int, error) {
 	var v6 bool
-	err := inNetNS(ns, func() error {
+	err := t.run(func() error {
 		if _, err := os.Stat(loIPv6Disabled.path); errors.Is(err, fs.ErrNotExist) {
 			return nil // IPv6 compiled out or disabled at boot
 		}
@@ -94,7 +94,7 @@ func inNetNS(ns netns.NsHandle, fn func() error) error {
 		}
 		defer orig.Close()
 		if err := netns.Set(ns); err != nil {
-			errc <- fmt.Errorf("enter network namespace %s: %w", ns, err)
+			errc <- &enterError{ns: ns, err: err}
 			return
 		}
 		ferr := fn()
@@ -107,3 +107,23 @@ func inNetNS(ns netns.NsHandle, fn func() error) error {
 	}()
 	return <-errc
 }
+
+// enterError is a failed setns. It says which capability is missing itself,
+// since it is not the CAP_NET_ADMIN that everything else needs.
+type enterError struct {
+	ns  netns.NsHandle
+	err error
+}
+
+func (e *enterError) Error() string {
+	msg := fmt.Sprintf("enter network namespace %s: %v", e.ns, e.err)
+	switch {
+	case errors.Is(e.err, unix.EPERM):
+		msg += " (entering another namespace needs CAP_SYS_ADMIN; are you root?)"
+	case errors.Is(e.err, unix.EBADF), errors.Is(e.err, unix.EINVAL):
+		msg += " (Config.NetNS must be an open network namespace handle, e.g. from netns.GetFromName)"
+	}
+	return msg
+}
+
+func (e *enterError) Unwrap() error { return e.err }

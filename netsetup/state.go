@@ -69,6 +69,11 @@ func status(t *target, cfg Config) (*State, error) {
 	}
 	if !slices.Contains(fams, unix.AF_INET6) {
 		st.Notes = append(st.Notes, ipv6DisabledNote)
+		for _, p := range cfg.Agents {
+			if p.Addr().Is6() {
+				problem("agents %s cannot be captured: IPv6 is disabled in this namespace", p)
+			}
+		}
 	}
 	lo, err := t.nl.LinkByName("lo")
 	if err != nil {

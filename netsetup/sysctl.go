@@ -43,9 +43,8 @@ func (s sysctl) on() (bool, error) {
 	return string(bytes.TrimSpace(b)) == "1", nil
 }
 
-// enable writes 1 unless it is already 1: writing ip_forward resets
-// per-device settings, and a read-only /proc/sys is fine when there is
-// nothing to change.
+// enable writes 1 unless it is already 1, so that a read-only /proc/sys
+// (a container whose runtime set forwarding beforehand) is not an error.
 func (s sysctl) enable() error {
 	b, err := os.ReadFile(s.path)
 	if err != nil {
@@ -57,9 +56,10 @@ func (s sysctl) enable() error {
 	return os.WriteFile(s.path, []byte("1\n"), 0)
 }
 
-// activeFamilies returns the address families Up configures in namespace
-// ns: IPv4, and IPv6 unless it is disabled there. Where it is disabled the
-// kernel forwards no IPv6 at all, so there is nothing to capture.
+// activeFamilies returns the address families Up configures in t's
+// namespace: IPv4, and IPv6 unless it is disabled on lo (or at boot). Then
+// the local route cannot exist and IPv6 cannot be captured: Up refuses IPv6
+// agents and leaves IPv6 routing and forwarding alone.
 func activeFamilies(t *target) ([]int, error) {
 	var v6 bool
 	err := t.run(func() error {

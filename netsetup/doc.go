@@ -15,8 +15,9 @@
 //	err = netsetup.Down(cfg)
 //
 // The listener (package intercept) binds ListenPort on the wildcard address
-// with IP_TRANSPARENT set in net.ListenConfig.Control; the LocalAddr of an
-// accepted connection is the address the agent dialled. TPROXY without an
+// (":15001" serves IPv4 and IPv6 alike) with IP_TRANSPARENT set in
+// net.ListenConfig.Control; the LocalAddr of an accepted connection is the
+// address the agent dialled. TPROXY without an
 // address looks the listener up on the primary address of the interface the
 // packet came in on, so a listener bound to 127.0.0.1 is not found.
 //
@@ -51,9 +52,17 @@
 // imports no other Gatehouse package. cmd/gatehouse imports it for
 // "gatehouse net up|down|status".
 //
-// Turning IPv6 forwarding on makes the kernel ignore router advertisements
-// on interfaces with accept_ra=1: a gateway that learns its own IPv6 default
-// route by SLAAC needs accept_ra=2 on its uplink.
+// # Running it
+//
+// In the caller's own namespace (Config.NetNS 0) CAP_NET_ADMIN is enough;
+// the calling goroutine stays on its OS thread throughout. Another
+// namespace needs CAP_SYS_ADMIN as well, to enter it. Errors say which.
+//
+// Where IPv6 is disabled (net.ipv6.conf.lo.disable_ipv6, ipv6.disable=1) Up
+// installs the IPv4 half and refuses IPv6 agents. Turning IPv6 forwarding
+// on makes the kernel ignore router advertisements on interfaces with
+// accept_ra=1: a gateway that learns its own IPv6 default route by SLAAC
+// needs accept_ra=2 on its uplink.
 //
 // Up, Down and Status on the same namespace must not run concurrently: the
 // nftables part is atomic, the ip rule and route repair is not.

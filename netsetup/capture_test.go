@@ -273,6 +273,12 @@ func TestCaptureAndFailClosed(t *testing.T) {
 				wantAddr(t, "accepted LocalAddr (the original destination)", gwConn.LocalAddr(), f.upstream, 443)
 				wantAddr(t, "accepted RemoteAddr", gwConn.RemoteAddr(), f.agent, 0)
 				exchange(t, agentConn, gwConn)
+				// Rerunning Up replaces the table atomically and keeps the ip
+				// rule and route: a live connection carries on.
+				if err := Up(cfg); err != nil {
+					t.Fatalf("Up again: %v", err)
+				}
+				exchange(t, agentConn, gwConn)
 				wantNoUpstream(t, upstream443)
 			})
 		}

@@ -62,6 +62,9 @@ func readKernel(t *testing.T, ns netns.NsHandle, cfg Config) kernelState {
 			ks.chainRules[chain] = len(rules)
 			for _, r := range rules {
 				ks.countLibraryRule(chain, r, cfg)
+				if slices.ContainsFunc(r.Exprs, func(e expr.Any) bool { _, ok := e.(*expr.TProxy); return ok }) {
+					t.Log("google/nftables GetRules now decodes tproxy: dumpRules in nftread.go may be replaced by it")
+				}
 			}
 		}
 		// GetRules drops tproxy expressions (google/nftables v0.3.0 has no

@@ -211,6 +211,13 @@ func TestUpTwiceInstallsOneSet(t *testing.T) {
 	if !st.Forwarding.IPv4 || !st.Forwarding.IPv6 || !slices.Contains(st.Notes, forwardingNote) {
 		t.Errorf("Status forwarding %+v notes %q", st.Forwarding, st.Notes)
 	}
+	// `gatehouse net status` knows no agents: it shows the same rules and
+	// still says whether capture is in place.
+	noAgents := cfg
+	noAgents.Agents = nil
+	if st2, err := Status(noAgents); err != nil || !st2.Installed || !slices.Equal(st2.Rules, st.Rules) {
+		t.Errorf("Status without agents = %+v, %v", st2, err)
+	}
 	b, err := json.Marshal(st)
 	if err != nil || !strings.Contains(string(b), `"installed":true`) || !strings.Contains(string(b), `"forwarding":{"ipv4":true,"ipv6":true}`) {
 		t.Errorf("json = %s, %v", b, err)

@@ -1,6 +1,7 @@
 package netsetup
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -42,10 +43,16 @@ const forwardingNote = "IP forwarding stays on after Down: turning it off would 
 const ipv6DisabledNote = "IPv6 is disabled in this namespace: no IPv6 ip rule, route or forwarding is needed, and IPv6 agents cannot be captured"
 
 // Status reads back what Up installs and compares it with cfg. It changes
-// nothing.
+// nothing. With no Agents in cfg (`gatehouse net status` on its own) the
+// rules are shown but not compared: Installed then means both chains hold
+// rules and the ip rules and routes are in place.
 func Status(cfg Config) (*State, error) {
 	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
+	if len(cfg.Agents) == 0 {
+		if errs := cfg.validateRouting(); len(errs) > 0 {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(errs...))
+		}
+	} else if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	var st *State
@@ -168,6 +175,14 @@ func (t *target) readNFT(cfg Config, st *State, problem func(string, ...any)) er
 		return wrap("list", "nftables rules of table inet "+TableName, err)
 	}
 	st.Rules = describeRules(got)
+	if len(cfg.Agents) == 0 {
+		for _, c := range want.chains {
+			if !slices.ContainsFunc(got, func(r nftRule) bool { return r.Chain == c.Name }) {
+				problem("nftables chain %s has no rules", c.Name)
+			}
+		}
+		return nil
+	}
 	wantRules := make([]string, len(want.rules))
 	for i, r := range want.rules {
 		wantRules[i] = r.Chain.Name + ": " + describe(asNFTExprs(r))

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,19 +23,24 @@ import (
 // workload: create bucket, put small, put 20 MiB multipart, list, get and
 // byte-compare, delete.
 var clients = []struct {
-	name string
-	cmd  []string
+	name, short string
+	cmd         []string
 }{
-	{"aws-cli-v2", []string{"bash", "e2e/clients/cli/s3-workload.sh"}},
-	{"js-sdk-v3", []string{"node", "e2e/clients/js/s3-workload.mjs"}},
-	{"go-sdk-v2", []string{goClient}},
+	{"aws-cli-v2", "cli", []string{"bash", "e2e/clients/cli/s3-workload.sh"}},
+	{"js-sdk-v3", "js", []string{"node", "e2e/clients/js/s3-workload.mjs"}},
+	{"go-sdk-v2", "go", []string{goClient}},
 }
 
 func runWorkloads(t *testing.T, mode string, extraEnv ...string) {
 	for _, c := range clients {
 		t.Run(c.name, func(t *testing.T) {
 			mark := logMark(t)
-			out, err := inAgent(t, agentEnv(t, extraEnv...), 5*time.Minute, c.cmd[0], c.cmd[1:]...)
+			env := agentEnv(t, extraEnv...)
+			if slices.Contains(extraEnv, "LAB_S3_ADDRESSING=virtual") {
+				// The lab's hosts files list these names (deploy/lab/lib.sh).
+				env = append(env, "LAB_BUCKET_NAME=gh-lab-vhost-"+c.short)
+			}
+			out, err := inAgent(t, env, 5*time.Minute, c.cmd[0], c.cmd[1:]...)
 			t.Logf("%s", out)
 			if err != nil {
 				t.Fatalf("%s through Gatehouse (%s): %v", c.name, mode, err)
@@ -47,9 +53,13 @@ func runWorkloads(t *testing.T, mode string, extraEnv ...string) {
 			// trusting only Gatehouse's CA, accepted our certificates.
 			time.Sleep(200 * time.Millisecond)
 			var methods = map[string]int{}
+			vhost := 0
 			for _, l := range linesSince(t, mark) {
 				if l.str("msg") != "request" {
 					continue
+				}
+				if strings.HasPrefix(l.str("sni"), "gh-lab-vhost-"+c.short+".s3.") {
+					vhost++
 				}
 				if l.str("mode") != mode || !strings.HasSuffix(l.str("sni"), "amazonaws.com") || l.str("dst") != "10.77.2.2:443" || l.str("verdict") != "forwarded" {
 					t.Errorf("unexpected request line: %v", l)
@@ -60,13 +70,22 @@ func runWorkloads(t *testing.T, mode string, extraEnv ...string) {
 			if methods["PUT"] < 6 || methods["GET"] < 3 || methods["DELETE"] < 3 {
 				t.Errorf("log shows too few requests for the workload: %v", methods)
 			}
-			t.Logf("requests in Gatehouse's log: %v", methods)
+			if slices.Contains(extraEnv, "LAB_S3_ADDRESSING=virtual") && vhost < 6 {
+				t.Errorf("only %d requests went to the bucket's virtual host", vhost)
+			}
+			t.Logf("requests in Gatehouse's log: %v (virtual-host: %d)", methods, vhost)
 		})
 	}
 }
 
 func TestTransparentS3Workloads(t *testing.T) {
 	runWorkloads(t, "transparent")
+}
+
+// Virtual-host style: the SNI names the bucket, so each bucket host gets a
+// leaf of its own and the Host/SNI check sees bucket.s3.region names.
+func TestTransparentVirtualHostS3Workloads(t *testing.T) {
+	runWorkloads(t, "transparent", "LAB_S3_ADDRESSING=virtual")
 }
 
 func TestExplicitProxyS3Workloads(t *testing.T) {

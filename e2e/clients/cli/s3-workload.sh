@@ -73,7 +73,7 @@ if [[ -n ${LAB_S3_ENDPOINT:-} ]]; then
 fi
 
 SUFFIX=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
-BUCKET="$LAB_BUCKET-$CLIENT-$SUFFIX"
+BUCKET="${LAB_BUCKET_NAME:-$LAB_BUCKET-$CLIENT-$SUFFIX}" # exact name for virtual-host style
 ((${#BUCKET} <= 63)) || die "bucket name \"$BUCKET\" is longer than 63 characters"
 PROXY=no
 [[ -n ${HTTPS_PROXY:-${https_proxy:-}} ]] && PROXY=yes

@@ -13,6 +13,7 @@
 //	HTTPS_PROXY / NO_PROXY (optional)
 //	    honoured by the SDK's default transport (http.ProxyFromEnvironment)
 //	LAB_BUCKET                         bucket name prefix
+//	LAB_BUCKET_NAME                    optional exact bucket name (overrides the prefix)
 //	LAB_S3_ADDRESSING=path|virtual     optional, default path
 //	LAB_S3_ENDPOINT                    optional, default: SDK endpoint resolution
 //
@@ -100,6 +101,9 @@ func run(ctx context.Context) error {
 		return stepErr("config", err)
 	}
 	bucket := fmt.Sprintf("%s-%s-%s", os.Getenv("LAB_BUCKET"), clientName, suffix)
+	if name := os.Getenv("LAB_BUCKET_NAME"); name != "" {
+		bucket = name // exact name: virtual-host style needs it in the hosts file
+	}
 	if len(bucket) > 63 {
 		return fmt.Errorf("config: bucket name %q is longer than 63 characters", bucket)
 	}

@@ -96,7 +96,8 @@ async function main() {
   const s3 = new S3Client(clientConfig);
 
   const suffix = randomBytes(4).toString("hex");
-  const bucket = `${prefix}-${CLIENT}-${suffix}`;
+  // LAB_BUCKET_NAME: an exact name, for virtual-host style (hosts files).
+  const bucket = process.env.LAB_BUCKET_NAME || `${prefix}-${CLIENT}-${suffix}`;
   if (bucket.length > 63) fail(`bucket name "${bucket}" is longer than 63 characters`);
 
   step(

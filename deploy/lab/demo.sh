@@ -7,16 +7,16 @@ trap '"$LAB_ROOT/down.sh"' EXIT
 "$LAB_ROOT/up.sh"
 source "$OUT/env"
 agent() { echo; echo "agent\$ $*"; ip netns exec $NS_AGENT "$@"; }
-bucket=$LAB_BUCKET-demo
+bucket=$LAB_BUCKET # in the hosts file: the CLI uses virtual-host style
 echo
 echo "== An unmodified AWS CLI in $NS_AGENT, whose default route is Gatehouse ($NS_GW)."
 echo "   It trusts only Gatehouse's CA (AWS_CA_BUNDLE=$AWS_CA_BUNDLE)."
 mark=$(stat -c %s "$OUT/gatehouse.log")
 agent /usr/bin/aws s3 mb "s3://$bucket"
 head -c 3000000 /dev/urandom > "$OUT/demo.bin"
-agent /usr/bin/aws s3 cp "$OUT/demo.bin" "s3://$bucket/demo.bin"
+agent /usr/bin/aws s3 cp --no-progress "$OUT/demo.bin" "s3://$bucket/demo.bin"
 agent /usr/bin/aws s3 ls "s3://$bucket/"
-agent /usr/bin/aws s3 cp "s3://$bucket/demo.bin" "$OUT/demo.back"
+agent /usr/bin/aws s3 cp --no-progress "s3://$bucket/demo.bin" "$OUT/demo.back"
 cmp "$OUT/demo.bin" "$OUT/demo.back" && echo "(downloaded object is byte-identical)"
 agent /usr/bin/aws s3 rb --force "s3://$bucket"
 

@@ -2,6 +2,10 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/pprof"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -10,7 +14,7 @@ import (
 )
 
 func newServeCmd(g *globalFlags) *cobra.Command {
-	var proxyListen, transparentListen string
+	var proxyListen, transparentListen, pprofListen string
 	var transparent bool
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -50,6 +54,9 @@ the CA is created in the data dir on first run, the explicit proxy listens on
 			if err != nil {
 				return err
 			}
+			if pprofListen != "" {
+				go servePprof(pprofListen, log)
+			}
 			log.Info("gatehouse serving", "ca_fingerprint", authority.Fingerprint(), "data_dir", cfg.DataDir)
 			if err := srv.Run(cmd.Context()); err != nil {
 				return fmt.Errorf("serve: %w", err)
@@ -61,5 +68,19 @@ the CA is created in the data dir on first run, the explicit proxy listens on
 	f.StringVar(&proxyListen, "proxy-listen", "", "explicit proxy address (default 127.0.0.1:3128)")
 	f.BoolVar(&transparent, "transparent", false, "also run the transparent listener nftables TPROXY feeds")
 	f.StringVar(&transparentListen, "transparent-listen", "", "transparent listener address (default :15001)")
+	f.StringVar(&pprofListen, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060), for profiling")
 	return cmd
+}
+
+func servePprof(addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("pprof listening", "addr", addr)
+	if err := srv.ListenAndServe(); err != nil {
+		log.Error("pprof", "err", err)
+	}
 }

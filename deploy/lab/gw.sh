@@ -5,7 +5,8 @@ pidfile=$OUT/gatehouse.pid
 case "${1:-}" in
 start)
   log "gatehouse serve in $NS_GW"
-  ip netns exec $NS_GW "$GATEHOUSE_BIN" serve -c "$OUT/gatehouse.yaml" >> "$OUT/gatehouse.log" 2>&1 &
+  # GATEHOUSE_SERVE_ARGS: extra flags, e.g. --pprof 127.0.0.1:6060 for profiling.
+  ip netns exec $NS_GW "$GATEHOUSE_BIN" serve -c "$OUT/gatehouse.yaml" ${GATEHOUSE_SERVE_ARGS:-} >> "$OUT/gatehouse.log" 2>&1 &
   echo $! > "$pidfile"
   for i in $(seq 1 100); do
     ip netns exec $NS_GW bash -c "exec 3<>/dev/tcp/$GW_AGENT_IP/$PROXY_PORT" 2>/dev/null && exit 0

@@ -82,10 +82,10 @@ func (u *upstreams) newTransport(serverName string) *http.Transport {
 	}
 	return &http.Transport{
 		// Never an environment proxy: Gatehouse dials the destination itself.
-		Proxy:                 nil,
-		DialContext:           dialer.DialContext,
-		TLSClientConfig:       tlsConf,
-		TLSHandshakeTimeout:   u.timeouts.UpstreamTLS,
+		Proxy:               nil,
+		DialContext:         dialer.DialContext,
+		TLSClientConfig:     tlsConf,
+		TLSHandshakeTimeout: u.timeouts.UpstreamTLS,
 		// HTTP/1.1 upstream, as the agent spoke it: per-request TCP
 		// connections keep large S3 transfers from sharing one window, and
 		// the bench showed no latency gain from h2 for small calls.

@@ -46,13 +46,22 @@ const (
 func main() {
 	out := flag.String("out", "BENCHMARKS.md", "write the results here (empty: stdout only)")
 	dur := flag.Duration("duration", 5*time.Second, "measurement time per run")
+	conc := flag.String("clients", "1,16", "concurrent clients per run, comma-separated")
 	flag.Parse()
-	if err := run(*out, *dur); err != nil {
+	var levels []int
+	for _, f := range strings.Split(*conc, ",") {
+		var n int
+		if _, err := fmt.Sscan(f, &n); err != nil || n < 1 {
+			log.Fatalf("-clients: %q is not a positive number", f)
+		}
+		levels = append(levels, n)
+	}
+	if err := run(*out, *dur, levels); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(outFile string, dur time.Duration) error {
+func run(outFile string, dur time.Duration, levels []int) error {
 	lab := "deploy/lab"
 	if err := sh(filepath.Join(lab, "up.sh")); err != nil {
 		return fmt.Errorf("lab up: %w", err)
@@ -94,7 +103,7 @@ func run(outFile string, dur time.Duration) error {
 		{"gatehouse (transparent)", upstreamIP + ":443", gatehouseCA},
 	}
 	var rows []row
-	for _, conc := range []int{1, 16} {
+	for _, conc := range levels {
 		var direct *result
 		for _, tg := range targets {
 			c := agentClient(tg.addr, tg.roots, conc)

@@ -33,7 +33,8 @@ e2e: build
 # Short runs of every fuzz target (longer: FUZZTIME=5m make fuzz).
 FUZZTIME ?= 20s
 fuzz:
-	$(GO) test ./intercept/ -run '^$$' -fuzz FuzzPeekClientHello -fuzztime $(FUZZTIME)
+	$(GO) test ./intercept/ -run '^$$' -fuzz FuzzPeekClientHello -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
+	$(GO) test ./ca/ -run '^$$' -fuzz FuzzValidateName -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
 
 bench: prereqs build
 	$(GO) run ./bench -out BENCHMARKS.md

@@ -1,7 +1,6 @@
 package intercept
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/tls"
 	"errors"
@@ -32,7 +31,8 @@ const (
 	// proven anything. Real hellos are under 2 KiB (about 1.8 KiB with a
 	// post-quantum key share); 64 KiB leaves room for many extensions.
 	maxHelloBytes = 64 << 10
-	// maxRecordLen is TLSPlaintext's limit (RFC 8446 §5.1).
+	// maxRecordLen is TLSPlaintext's limit (RFC 8446 §5.1); a hello is
+	// plaintext.
 	maxRecordLen = 1 << 14
 )
 
@@ -44,8 +44,9 @@ func PeekClientHello(conn net.Conn, timeout time.Duration) (*Hello, net.Conn, er
 	if err := conn.SetReadDeadline(time.Now().Add(timeout)); err != nil {
 		return nil, nil, fmt.Errorf("set hello deadline: %w", err)
 	}
-	br := bufio.NewReaderSize(conn, maxRecordLen+recordHeaderLen)
-	raw, err := peekHandshake(br)
+	// Read exactly the hello's records and no further: nothing is buffered
+	// past them, so the conn needs no read buffer for the rest of its life.
+	raw, err := peekHandshake(conn)
 	if err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
@@ -60,18 +61,18 @@ func PeekClientHello(conn net.Conn, timeout time.Duration) (*Hello, net.Conn, er
 	if err := conn.SetReadDeadline(time.Time{}); err != nil {
 		return nil, nil, fmt.Errorf("clear hello deadline: %w", err)
 	}
-	return hello, &peekedConn{Conn: conn, r: br, prefix: raw}, nil
+	return hello, &peekedConn{Conn: conn, prefix: raw}, nil
 }
 
 // peekHandshake returns the raw TLS records that carry the first handshake
 // message. The first record usually holds it all; a hello may span records.
-// It reads through br but keeps everything it read in the returned slice,
-// which the caller replays.
-func peekHandshake(br *bufio.Reader) ([]byte, error) {
+// It keeps everything it read in the returned slice, which the caller
+// replays.
+func peekHandshake(r io.Reader) ([]byte, error) {
 	var raw []byte     // records as read, headers included
 	var payload []byte // handshake bytes, headers stripped
 	for {
-		hdr, err := readFull(br, recordHeaderLen)
+		hdr, err := readFull(r, recordHeaderLen)
 		if err != nil {
 			return nil, truncated(err, len(raw) == 0)
 		}
@@ -88,7 +89,7 @@ func peekHandshake(br *bufio.Reader) ([]byte, error) {
 		if len(raw)+recordHeaderLen+n > maxHelloBytes {
 			return nil, fmt.Errorf("%w: ClientHello over %d bytes", ErrNotTLS, maxHelloBytes)
 		}
-		body, err := readFull(br, n)
+		body, err := readFull(r, n)
 		if err != nil {
 			return nil, truncated(err, false)
 		}
@@ -109,9 +110,9 @@ func peekHandshake(br *bufio.Reader) ([]byte, error) {
 	}
 }
 
-func readFull(br *bufio.Reader, n int) ([]byte, error) {
+func readFull(r io.Reader, n int) ([]byte, error) {
 	b := make([]byte, n)
-	_, err := io.ReadFull(br, b)
+	_, err := io.ReadFull(r, b)
 	return b, err
 }
 
@@ -167,7 +168,6 @@ func (readOnlyConn) SetWriteDeadline(t time.Time) error { return nil }
 // peekedConn replays the bytes the peek read, then reads on.
 type peekedConn struct {
 	net.Conn
-	r      *bufio.Reader
 	prefix []byte
 }
 
@@ -175,9 +175,12 @@ func (c *peekedConn) Read(p []byte) (int, error) {
 	if len(c.prefix) > 0 {
 		n := copy(p, c.prefix)
 		c.prefix = c.prefix[n:]
+		if len(c.prefix) == 0 {
+			c.prefix = nil // let the hello's bytes be collected
+		}
 		return n, nil
 	}
-	return c.r.Read(p)
+	return c.Conn.Read(p)
 }
 
 // CloseWrite lets a splice half-close like the TCP conn underneath.

@@ -113,6 +113,17 @@ func canonicalConstraints(domains []string) ([]string, error) {
 
 // permits checks name against the DNS constraints of every certificate in
 // the chain, as a verifying client will; with none, every name passes.
+// Permits reports whether the CA's name constraints let it issue for name
+// (nil if so). Gatehouse checks its intercept list with it at startup, so a
+// host it could never mint for is a config error, not a failed handshake.
+func (a *Authority) Permits(name string) error {
+	n, err := canonicalName(name)
+	if err != nil {
+		return err
+	}
+	return a.permits(n)
+}
+
 func (a *Authority) permits(name string) error {
 	for _, c := range a.chain {
 		if len(c.PermittedDNSDomains) > 0 && !matchesAny(name, c.PermittedDNSDomains) {

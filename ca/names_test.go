@@ -3,6 +3,7 @@ package ca
 import (
 	"errors"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -92,4 +93,19 @@ func FuzzValidateName(f *testing.F) {
 			t.Fatalf("canonicalName not idempotent on %q: %q, %v", name, again, err)
 		}
 	})
+}
+
+func TestPermits(t *testing.T) {
+	a, err := Init(Options{Dir: filepath.Join(t.TempDir(), "ca")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{
+		"amazonaws.com": true, "S3.AmazonAWS.com": true, "api.aws": true, "aws": true,
+		"example.com": false, "evilamazonaws.com": false,
+	} {
+		if got := a.Permits(name) == nil; got != want {
+			t.Errorf("Permits(%q) = %v, want %v", name, got, want)
+		}
+	}
 }

@@ -49,6 +49,11 @@ the CA is created in the data dir on first run, the explicit proxy listens on
 			if created {
 				log.Info("created the gateway CA; agents must trust it (gatehouse ca export)", "dir", cfg.caDir(), "fingerprint", authority.Fingerprint())
 			}
+			for _, h := range cfg.Intercept.Hosts {
+				if err := authority.Permits(h); err != nil {
+					return fmt.Errorf("intercept.hosts %q: the CA in %s cannot issue for it (%w); remove the host or re-create the CA with 'gatehouse ca init --domains'", h, cfg.caDir(), err)
+				}
+			}
 			certs := ca.NewCache(authority, ca.CacheOptions{Size: cfg.CA.CacheSize, Lifetime: cfg.CA.LeafLifetime})
 			srv, err := intercept.New(intercept.Options{Config: cfg.Intercept, Certs: certs, Logger: log})
 			if err != nil {

@@ -68,6 +68,7 @@ type Timeouts struct {
 	Dial           time.Duration `yaml:"dial"`            // TCP to the upstream
 	UpstreamTLS    time.Duration `yaml:"upstream_tls"`    // TLS with the upstream
 	ResponseHeader time.Duration `yaml:"response_header"` // upstream's answer after the request is sent
+	Shutdown       time.Duration `yaml:"shutdown"`        // grace for requests in flight on SIGTERM
 }
 
 // WithDefaults fills what the config leaves out.
@@ -107,6 +108,7 @@ func (c Config) WithDefaults() Config {
 	def(&t.Dial, 10*time.Second)
 	def(&t.UpstreamTLS, 10*time.Second)
 	def(&t.ResponseHeader, 5*time.Minute)
+	def(&t.Shutdown, 15*time.Second)
 	if c.MaxHeaderBytes == 0 {
 		c.MaxHeaderBytes = 64 << 10
 	}

@@ -162,7 +162,27 @@ func (s *Server) Run(ctx context.Context) error {
 		go func() { _ = s.ServeTransparent(ln) }()
 	}
 	<-ctx.Done()
-	return s.Close()
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeouts.Shutdown)
+	defer cancel()
+	return s.Shutdown(sctx)
+}
+
+// Shutdown stops accepting, lets requests in flight finish until ctx is
+// done, then closes what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	for _, ln := range s.listeners {
+		ln.Close()
+	}
+	s.listeners = nil
+	s.mu.Unlock()
+	s.httpLn.Close()
+	err := s.http.Shutdown(ctx)
+	if err != nil {
+		s.log.Warn("shutdown: requests still in flight were cut", "err", err)
+	}
+	s.Close()
+	return nil
 }
 
 func (s *Server) track(ln net.Listener) error {

@@ -311,3 +311,45 @@ type bufConn struct {
 }
 
 func (c *bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+func TestShutdownLetsRequestsInFlightFinish(t *testing.T) {
+	l := newLab(t, []string{"s3.amazonaws.com"}, nil)
+	release := make(chan struct{})
+	l.upstream.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		io.WriteString(w, "done")
+	})
+	cl := l.client(t, "s3.amazonaws.com")
+	type result struct {
+		body string
+		err  error
+	}
+	got := make(chan result, 1)
+	go func() {
+		resp, err := cl.Get("https://s3.amazonaws.com/slow")
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- result{body: string(b)}
+	}()
+	l.waitLog("")
+	time.Sleep(100 * time.Millisecond) // the request is at the upstream
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		shut <- l.gw.Shutdown(ctx)
+	}()
+	time.Sleep(100 * time.Millisecond)
+	close(release)
+	r := <-got
+	if r.err != nil || r.body != "done" {
+		t.Fatalf("request in flight during shutdown: %q %v", r.body, r.err)
+	}
+	if err := <-shut; err != nil {
+		t.Fatal(err)
+	}
+}

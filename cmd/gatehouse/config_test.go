@@ -95,3 +95,14 @@ func TestCAInitExportShow(t *testing.T) {
 		t.Fatalf("key mode: %v %v", st.Mode(), err)
 	}
 }
+
+func TestServeRefusesHostsTheCACannotIssueFor(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeFile(t, "data_dir: "+dir+"\nintercept:\n  hosts: [amazonaws.com, example.com]\n  proxy: {listen: '127.0.0.1:0'}\n")
+	root := newRootCmd()
+	root.SetArgs([]string{"serve", "-c", cfg})
+	err := root.Execute()
+	if err == nil || !strings.Contains(err.Error(), `intercept.hosts "example.com"`) || !strings.Contains(err.Error(), "ca init --domains") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -10,22 +10,15 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -35,13 +28,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vishvananda/netns"
+	"github.com/gatehouse/gatehouse/deploy/lab"
 )
 
-const (
-	upstreamIP = "10.77.2.3"
-	benchHost  = "bench.dynamodb.us-east-1.amazonaws.com"
-)
+const benchHost = "bench.dynamodb.us-east-1.amazonaws.com"
 
 func main() {
 	out := flag.String("out", "BENCHMARKS.md", "write the results here (empty: stdout only)")
@@ -62,23 +52,25 @@ func main() {
 }
 
 func run(outFile string, dur time.Duration, levels []int) error {
-	lab := "deploy/lab"
-	if err := sh(filepath.Join(lab, "up.sh")); err != nil {
-		return fmt.Errorf("lab up: %w", err)
+	root, err := os.Getwd()
+	if err != nil {
+		return err
 	}
-	defer sh(filepath.Join(lab, "down.sh"))
+	if err := lab.Script(root, "up.sh"); err != nil {
+		return err
+	}
+	defer lab.Script(root, "down.sh")
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	go func() { <-sig; sh(filepath.Join(lab, "down.sh")); os.Exit(1) }()
+	go func() { <-sig; lab.Script(root, "down.sh"); os.Exit(1) }()
 
-	pki := filepath.Join(lab, "out/pki")
-	cert, err := leafFromLabCA(filepath.Join(pki, "public-ca.pem"), filepath.Join(pki, "public-ca.key"), benchHost)
+	cert, err := lab.PublicLeaf(root, benchHost)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(dynamoLike), TLSConfig: &tls.Config{Certificates: []tls.Certificate{*cert}}, ErrorLog: log.New(io.Discard, "", 0)}
 	for _, port := range []string{"443", "8443"} {
-		ln, err := listenIn("gh-aws", upstreamIP+":"+port)
+		ln, err := lab.Listen(lab.NSAWS, lab.AWSIP2+":"+port)
 		if err != nil {
 			return err
 		}
@@ -86,11 +78,11 @@ func run(outFile string, dur time.Duration, levels []int) error {
 	}
 	defer srv.Close()
 
-	publicCA, err := pool(filepath.Join(pki, "public-ca.pem"))
+	publicCA, err := lab.CertPool(filepath.Join(lab.Out(root), "pki/public-ca.pem"))
 	if err != nil {
 		return err
 	}
-	gatehouseCA, err := pool(filepath.Join(lab, "out/gatehouse-ca.pem"))
+	gatehouseCA, err := lab.CertPool(filepath.Join(lab.Out(root), "gatehouse-ca.pem"))
 	if err != nil {
 		return err
 	}
@@ -99,8 +91,8 @@ func run(outFile string, dur time.Duration, levels []int) error {
 		addr  string
 		roots *x509.CertPool
 	}{
-		{"direct", upstreamIP + ":8443", publicCA},
-		{"gatehouse (transparent)", upstreamIP + ":443", gatehouseCA},
+		{"direct", lab.AWSIP2 + ":8443", publicCA},
+		{"gatehouse (transparent)", lab.AWSIP2 + ":443", gatehouseCA},
 	}
 	var rows []row
 	for _, conc := range levels {
@@ -220,7 +212,7 @@ func agentClient(addr string, roots *x509.CertPool, conc int) *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var c net.Conn
-			err := inNS("gh-agent", func() error {
+			err := lab.InNamespace(lab.NSAgent, func() error {
 				var err error
 				c, err = d.DialContext(ctx, "tcp", addr)
 				return err
@@ -231,86 +223,6 @@ func agentClient(addr string, roots *x509.CertPool, conc int) *http.Client {
 		MaxIdleConnsPerHost: conc,
 		ForceAttemptHTTP2:   false,
 	}}
-}
-
-func inNS(name string, fn func() error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return err
-	}
-	defer orig.Close()
-	ns, err := netns.GetFromName(name)
-	if err != nil {
-		return err
-	}
-	defer ns.Close()
-	if err := netns.Set(ns); err != nil {
-		return err
-	}
-	defer netns.Set(orig)
-	return fn()
-}
-
-func listenIn(ns, addr string) (net.Listener, error) {
-	var ln net.Listener
-	err := inNS(ns, func() error {
-		var err error
-		ln, err = net.Listen("tcp", addr)
-		return err
-	})
-	return ln, err
-}
-
-func pool(path string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	p := x509.NewCertPool()
-	if !p.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s: no certificates", path)
-	}
-	return p, nil
-}
-
-func leafFromLabCA(certPath, keyPath, name string) (*tls.Certificate, error) {
-	cb, err := os.ReadFile(certPath)
-	if err != nil {
-		return nil, err
-	}
-	kb, err := os.ReadFile(keyPath)
-	if err != nil {
-		return nil, err
-	}
-	cp, _ := pem.Decode(cb)
-	kp, _ := pem.Decode(kb)
-	if cp == nil || kp == nil {
-		return nil, fmt.Errorf("lab CA: no PEM")
-	}
-	caCert, err := x509.ParseCertificate(cp.Bytes)
-	if err != nil {
-		return nil, err
-	}
-	caKey, err := x509.ParsePKCS8PrivateKey(kp.Bytes)
-	if err != nil {
-		return nil, err
-	}
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: name},
-		DNSNames:     []string{name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		return nil, err
-	}
-	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
 
 type row struct {
@@ -355,10 +267,4 @@ time after a warm-up second.
 Not measured yet (issue [6/6]): peers (squid, mitmproxy, goproxy-bare), new
 connections per second, 1 GiB PUT/GET, idle connections, held calls.
 `, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), cpu, runtime.Version(), table)
-}
-
-func sh(path string) error {
-	cmd := exec.Command(path)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	return cmd.Run()
 }

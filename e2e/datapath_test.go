@@ -1,22 +1,13 @@
 package e2e
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/deploy/lab"
 )
 
 // clients are the unmodified AWS clients, each running the same S3
@@ -89,53 +80,18 @@ func TestTransparentVirtualHostS3Workloads(t *testing.T) {
 }
 
 func TestExplicitProxyS3Workloads(t *testing.T) {
-	proxy := "http://10.77.1.1:3128"
+	proxy := "http://" + lab.ProxyAddr
 	runWorkloads(t, "proxy", "HTTPS_PROXY="+proxy, "https_proxy="+proxy)
-}
-
-// labPublicCA loads the lab's test "public" CA, which Gatehouse trusts for
-// upstreams.
-func labPublicCA(t *testing.T) (*x509.Certificate, any) {
-	t.Helper()
-	certPEM, err := os.ReadFile(filepath.Join(outDir, "pki/public-ca.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyPEM, err := os.ReadFile(filepath.Join(outDir, "pki/public-ca.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cb, _ := pem.Decode(certPEM)
-	kb, _ := pem.Decode(keyPEM)
-	cert, err := x509.ParseCertificate(cb.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := x509.ParsePKCS8PrivateKey(kb.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
 }
 
 // An upstream whose certificate comes from a trusted CA but is not valid for
 // the SNI: the agent's call fails and no request reaches it.
 func TestUpstreamCertificateNotValidForSNI(t *testing.T) {
-	caCert, caKey := labPublicCA(t)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: "wrong.example"},
-		DNSNames:     []string{"wrong.example"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+	cert, err := lab.PublicLeaf(repoRoot, "wrong.example")
 	if err != nil {
 		t.Fatal(err)
 	}
-	up := startUpstream(t, awsIP2+":443", &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key})
+	up := startUpstream(t, lab.AWSIP2+":443", cert)
 
 	mark := logMark(t)
 	out, err := inAgent(t, agentEnv(t), 30*time.Second, "curl", "-sS", "-o", "/dev/stderr", "-w", "%{http_code}",
@@ -165,12 +121,14 @@ func TestUpstreamCertificateNotValidForSNI(t *testing.T) {
 // nothing reaches gh-aws; `net up` rerun after the kill leaves exactly one
 // set of rules; Gatehouse restarted serves again.
 func TestGatehouseDownFailsClosed(t *testing.T) {
-	up := startUpstream(t, awsIP2+":443", nil)
-	run(t, filepath.Join(labDir, "gw.sh"), "kill")
+	up := startUpstream(t, lab.AWSIP2+":443", nil)
+	if err := lab.Script(repoRoot, "gw.sh", "kill"); err != nil {
+		t.Fatal(err)
+	}
 	restarted := false
 	t.Cleanup(func() {
 		if !restarted {
-			run(t, filepath.Join(labDir, "gw.sh"), "start")
+			_ = lab.Script(repoRoot, "gw.sh", "start")
 		}
 	})
 
@@ -180,7 +138,7 @@ func TestGatehouseDownFailsClosed(t *testing.T) {
 	}
 	t.Logf("agent with Gatehouse down: %s", strings.TrimSpace(out))
 	// A raw TCP connect straight to the upstream address, not only HTTPS.
-	out, err = inAgent(t, agentEnv(t), 20*time.Second, "bash", "-c", "exec 3<>/dev/tcp/"+awsIP2+"/443")
+	out, err = inAgent(t, agentEnv(t), 20*time.Second, "bash", "-c", "exec 3<>/dev/tcp/"+lab.AWSIP2+"/443")
 	if err == nil {
 		t.Fatalf("agent's TCP 443 connected with Gatehouse down")
 	}
@@ -189,26 +147,26 @@ func TestGatehouseDownFailsClosed(t *testing.T) {
 	}
 
 	// `net up` after a kill -9 of the gateway: still exactly one set.
-	run(t, "ip", "netns", "exec", nsGW, gatehouse, "net", "up", "--agents", "10.77.1.0/24")
+	run(t, "ip", "netns", "exec", lab.NSGW, gatehouse, "net", "up", "--agents", "10.77.1.0/24")
 	var st struct {
 		Installed bool
 		Rules     []string
 		IPRules   []string
 		Routes    []string
 	}
-	if err := json.Unmarshal([]byte(run(t, "ip", "netns", "exec", nsGW, gatehouse, "net", "status", "--json")), &st); err != nil {
+	if err := json.Unmarshal([]byte(run(t, "ip", "netns", "exec", lab.NSGW, gatehouse, "net", "status", "--json")), &st); err != nil {
 		t.Fatal(err)
 	}
 	if !st.Installed || len(st.Rules) != 2 {
 		t.Fatalf("after net up following kill -9: %+v", st)
 	}
 
-	run(t, filepath.Join(labDir, "gw.sh"), "start")
+	if err := lab.Script(repoRoot, "gw.sh", "start"); err != nil {
+		t.Fatal(err)
+	}
 	restarted = true
 	out, err = inAgent(t, agentEnv(t), 30*time.Second, "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "https://s3.amazonaws.com/minio/health/ready")
 	if err != nil || out != "200" {
 		t.Fatalf("after restart: %v %s", err, out)
 	}
 }
-
-var _ = net.Dial

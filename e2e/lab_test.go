@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -12,28 +11,19 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
+	"github.com/gatehouse/gatehouse/deploy/lab"
 )
 
 var (
 	repoRoot, _ = filepath.Abs("..")
-	labDir      = filepath.Join(repoRoot, "deploy/lab")
-	outDir      = filepath.Join(labDir, "out")
+	outDir      = lab.Out(repoRoot)
 	gatehouse   = filepath.Join(outDir, "bin/gatehouse")
 	goClient    = filepath.Join(outDir, "bin/gos3")
-)
-
-const (
-	nsAgent = "gh-agent"
-	nsGW    = "gh-gw"
-	nsAWS   = "gh-aws"
-	awsIP2  = "10.77.2.3"
 )
 
 func TestMain(m *testing.M) {
@@ -64,20 +54,14 @@ func runLab(m *testing.M) int {
 		os.Exit(1)
 	}()
 	defer labDown()
-	up := exec.Command(filepath.Join(labDir, "up.sh"))
-	up.Stdout, up.Stderr = os.Stdout, os.Stderr
-	if err := up.Run(); err != nil {
-		fmt.Println("e2e: lab up:", err)
+	if err := lab.Script(repoRoot, "up.sh"); err != nil {
+		fmt.Println("e2e:", err)
 		return 1
 	}
 	return m.Run()
 }
 
-func labDown() {
-	down := exec.Command(filepath.Join(labDir, "down.sh"))
-	down.Stdout, down.Stderr = os.Stdout, os.Stderr
-	_ = down.Run()
-}
+func labDown() { _ = lab.Script(repoRoot, "down.sh") }
 
 // agentEnv is out/env applied to an empty environment: no CA, proxy or AWS
 // variable of this machine leaks into an agent.
@@ -101,7 +85,7 @@ func inAgent(t *testing.T, env []string, timeout time.Duration, name string, arg
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", nsAgent, name}, args...)...)
+	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", lab.NSAgent, name}, args...)...)
 	cmd.Env = env
 	cmd.Dir = repoRoot
 	out, err := cmd.CombinedOutput()
@@ -153,29 +137,6 @@ func linesSince(t *testing.T, mark int64) []logLine {
 	return lines
 }
 
-// inNamespace runs fn on a thread switched into ns: sockets fn creates
-// belong to ns for their whole life.
-func inNamespace(t *testing.T, ns string, fn func()) {
-	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	target, err := netns.GetFromName(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer target.Close()
-	if err := netns.Set(target); err != nil {
-		t.Fatal(err)
-	}
-	defer netns.Set(orig)
-	fn()
-}
-
 // countingUpstream listens on addr inside gh-aws and counts what reaches
 // it: TCP connections accepted and HTTP requests read after a TLS handshake
 // with cert (nil: count connections only).
@@ -188,12 +149,10 @@ type countingUpstream struct {
 func startUpstream(t *testing.T, addr string, cert *tls.Certificate) *countingUpstream {
 	t.Helper()
 	u := &countingUpstream{conns: make(chan struct{}, 100), requests: make(chan string, 100)}
-	inNamespace(t, nsAWS, func() {
-		var err error
-		if u.ln, err = net.Listen("tcp", addr); err != nil {
-			t.Fatal(err)
-		}
-	})
+	var err error
+	if u.ln, err = lab.Listen(lab.NSAWS, addr); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { u.ln.Close() })
 	go func() {
 		for {
@@ -229,5 +188,3 @@ func mustContainAll(t *testing.T, s string, wants ...string) {
 		}
 	}
 }
-
-var _ = bytes.Contains

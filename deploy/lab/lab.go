@@ -1,0 +1,168 @@
+// Package lab is the lab's contract for Go code (the e2e tests and
+// `make bench`): where its files are, its namespaces and addresses, how to
+// bring it up and down, and how to open sockets inside a namespace. The lab
+// itself is built by the scripts beside this file (up.sh, down.sh, gw.sh),
+// which humans run too.
+package lab
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/vishvananda/netns"
+)
+
+// Namespaces and addresses, as deploy/lab/lib.sh defines them.
+const (
+	NSAgent = "gh-agent"
+	NSGW    = "gh-gw"
+	NSAWS   = "gh-aws"
+	// AWSIP2 is the "internet" address where tests and benchmarks run
+	// upstreams of their own; impostor.amazonaws.com resolves to it.
+	AWSIP2    = "10.77.2.3"
+	ProxyAddr = "10.77.1.1:3128"
+)
+
+// Dir is deploy/lab in the checkout at root.
+func Dir(root string) string { return filepath.Join(root, "deploy/lab") }
+
+// Out is where the lab writes its state (out/env, logs, PKI, binaries).
+func Out(root string) string { return filepath.Join(Dir(root), "out") }
+
+// Script runs one of the lab's scripts (up.sh, down.sh, gw.sh) with its
+// output on stderr.
+func Script(root, name string, args ...string) error {
+	cmd := exec.Command(filepath.Join(Dir(root), name), args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("lab %s %v: %w", name, args, err)
+	}
+	return nil
+}
+
+// InNamespace runs fn on an OS thread switched into the named namespace.
+// Sockets fn creates stay in that namespace for their whole life, whichever
+// thread uses them later.
+func InNamespace(name string, fn func() error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		return fmt.Errorf("get current namespace: %w", err)
+	}
+	defer orig.Close()
+	ns, err := netns.GetFromName(name)
+	if err != nil {
+		return fmt.Errorf("open namespace %s (is the lab up?): %w", name, err)
+	}
+	defer ns.Close()
+	if err := netns.Set(ns); err != nil {
+		return fmt.Errorf("enter namespace %s: %w", name, err)
+	}
+	defer netns.Set(orig)
+	return fn()
+}
+
+// Listen opens a TCP listener on addr inside the namespace ns.
+func Listen(ns, addr string) (net.Listener, error) {
+	var ln net.Listener
+	err := InNamespace(ns, func() (err error) {
+		ln, err = net.Listen("tcp", addr)
+		return err
+	})
+	return ln, err
+}
+
+// PublicLeaf mints a server certificate for names from the lab's test
+// "public" CA, the one Gatehouse trusts for upstreams.
+func PublicLeaf(root string, names ...string) (*tls.Certificate, error) {
+	pki := filepath.Join(Out(root), "pki")
+	caCert, err := readCert(filepath.Join(pki, "public-ca.pem"))
+	if err != nil {
+		return nil, err
+	}
+	caKey, err := readKey(filepath.Join(pki, "public-ca.key"))
+	if err != nil {
+		return nil, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: names[0]},
+		DNSNames:     names,
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, fmt.Errorf("mint lab leaf: %w", err)
+	}
+	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
+
+// CertPool reads a PEM bundle (the lab's public CA, Gatehouse's CA).
+func CertPool(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	p := x509.NewCertPool()
+	if !p.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s: no PEM certificates", path)
+	}
+	return p, nil
+}
+
+func readCert(path string) (*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, fmt.Errorf("%s: no PEM", path)
+	}
+	return x509.ParseCertificate(blk.Bytes)
+}
+
+func readKey(path string) (crypto.Signer, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, fmt.Errorf("%s: no PEM", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	s, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("%s: not a signing key", path)
+	}
+	return s, nil
+}

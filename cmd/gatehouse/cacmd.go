@@ -10,6 +10,15 @@ import (
 	"github.com/gatehouse/gatehouse/ca"
 )
 
+// authority loads the CA of the configured data dir.
+func (g *globalFlags) authority() (*ca.Authority, error) {
+	cfg, err := g.load()
+	if err != nil {
+		return nil, err
+	}
+	return ca.Load(cfg.caDir())
+}
+
 func newCACmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "ca", Short: "The private CA agents trust"}
 
@@ -47,11 +56,7 @@ func newCACmd(g *globalFlags) *cobra.Command {
 		Short: "Print the PEM certificate agents must trust",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.load()
-			if err != nil {
-				return err
-			}
-			a, err := ca.Load(cfg.caDir())
+			a, err := g.authority()
 			if err != nil {
 				return err
 			}
@@ -99,11 +104,7 @@ func newCACmd(g *globalFlags) *cobra.Command {
 		Short: "Describe the CA (subject, validity, name constraints, fingerprint)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.load()
-			if err != nil {
-				return err
-			}
-			a, err := ca.Load(cfg.caDir())
+			a, err := g.authority()
 			if err != nil {
 				return err
 			}

@@ -203,8 +203,16 @@ func (s *Server) ServeTransparent(ln net.Listener) error {
 	if err := s.track(ln); err != nil {
 		return err
 	}
+	listenPort := addrPort(ln.Addr()).Port()
 	return s.acceptLoop(ln, func(c net.Conn) {
 		ci := &ConnInfo{ID: newID(), Mode: ModeTransparent, Client: addrPort(c.RemoteAddr()), Dst: addrPort(c.LocalAddr()), Start: time.Now()}
+		// A connection addressed to the listener itself did not come
+		// through TPROXY: its "original destination" is Gatehouse, and
+		// forwarding there would loop, one connection per round.
+		if ci.Dst.Port() == listenPort {
+			s.refuseConn(c, ci, "loop", fmt.Errorf("connection addressed to the transparent listener itself (port %d), not captured by TPROXY", listenPort))
+			return
+		}
 		s.handleConn(s.ctx, c, ci)
 	})
 }

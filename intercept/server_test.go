@@ -353,3 +353,26 @@ func TestShutdownLetsRequestsInFlightFinish(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A client that connects to the transparent listener directly (not through
+// TPROXY) would make Gatehouse forward to itself, forever.
+func TestTransparentListenerRefusesConnectionsToItself(t *testing.T) {
+	l := newLab(t, []string{"s3.amazonaws.com"}, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go l.gw.ServeTransparent(ln)
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	err = tls.Client(c, &tls.Config{ServerName: "s3.amazonaws.com", RootCAs: l.agentCA.pool}).Handshake()
+	if err == nil {
+		t.Fatal("handshake succeeded on a connection to the listener itself")
+	}
+	if logs := l.waitLog("transparent listener itself"); !strings.Contains(logs, `"stage":"loop"`) {
+		t.Fatalf("log:\n%s", logs)
+	}
+}

@@ -115,6 +115,9 @@ func admit(r *http.Request, ci *ConnInfo) *Error {
 // dynamodb.eu-west-1.amazonaws.com.
 func describeHost(host string) (service, region string) {
 	labels := strings.Split(strings.TrimSuffix(host, ".amazonaws.com"), ".")
+	if len(labels) == 3 && labels[0] == "portal" && labels[1] == "sso" {
+		return "portal.sso", labels[2]
+	}
 	for i, l := range labels {
 		if l == "s3" || strings.HasPrefix(l, "s3-") {
 			service = "s3"

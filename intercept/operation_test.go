@@ -1,0 +1,61 @@
+package intercept
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+func TestDescribeHost(t *testing.T) {
+	for host, want := range map[string][2]string{
+		"s3.amazonaws.com":                         {"s3", ""},
+		"s3.us-east-1.amazonaws.com":               {"s3", "us-east-1"},
+		"bucket.s3.eu-west-1.amazonaws.com":        {"s3", "eu-west-1"},
+		"my.dotted.bucket.s3.amazonaws.com":        {"s3", ""},
+		"sts.amazonaws.com":                        {"sts", ""},
+		"sts.us-west-2.amazonaws.com":              {"sts", "us-west-2"},
+		"dynamodb.us-east-1.amazonaws.com":         {"dynamodb", "us-east-1"},
+		"portal.sso.eu-central-1.amazonaws.com":    {"portal.sso", "eu-central-1"},
+		"cognito-identity.us-east-1.amazonaws.com": {"cognito-identity", "us-east-1"},
+		"bedrock-runtime.us-east-1.amazonaws.com":  {"bedrock-runtime", "us-east-1"},
+	} {
+		s, r := describeHost(host)
+		if s != want[0] || r != want[1] {
+			t.Errorf("describeHost(%q) = %q, %q; want %q, %q", host, s, r, want[0], want[1])
+		}
+	}
+}
+
+func TestOperation(t *testing.T) {
+	get := func(u string, h ...string) *http.Request {
+		r, _ := http.NewRequest("GET", u, nil)
+		for i := 0; i+1 < len(h); i += 2 {
+			r.Header.Set(h[i], h[i+1])
+		}
+		return r
+	}
+	tests := []struct {
+		name, service string
+		r             *http.Request
+		form          url.Values
+		want          string
+	}{
+		{"query protocol form", "sts", get("https://sts.amazonaws.com/"), url.Values{"Action": {"AssumeRole"}}, "AssumeRole"},
+		{"query protocol GET", "iam", get("https://iam.amazonaws.com/?Action=CreateAccessKey&Version=2010-05-08"), nil, "CreateAccessKey"},
+		{"JSON target", "cognito-identity", get("https://cognito-identity.us-east-1.amazonaws.com/", "X-Amz-Target", "AWSCognitoIdentityService.GetCredentialsForIdentity"), nil, "GetCredentialsForIdentity"},
+		{"SSO portal", "portal.sso", get("https://portal.sso.us-east-1.amazonaws.com/federation/credentials?role_name=x"), nil, "GetRoleCredentials"},
+		{"REST call", "s3", get("https://s3.amazonaws.com/bucket/key"), nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := operation(tt.r, tt.service, tt.form)
+			if got != tt.want {
+				t.Fatalf("operation = %q, want %q", got, tt.want)
+			}
+			if got != "" && strings.Contains(tt.name, "protocol") && !vendsCredentials[tt.service+":"+got] {
+				t.Errorf("%s:%s is not listed as credential-vending", tt.service, got)
+			}
+		})
+	}
+}

@@ -9,14 +9,12 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -205,23 +203,12 @@ func call(c *http.Client) error {
 	return nil
 }
 
-// agentClient dials from gh-agent: each socket is created on a thread
-// switched into that namespace, and stays there.
+// agentClient dials addr from gh-agent, whatever the URL names.
 func agentClient(addr string, roots *x509.CertPool, conc int) *http.Client {
-	d := &net.Dialer{Timeout: 5 * time.Second}
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var c net.Conn
-			err := lab.InNamespace(lab.NSAgent, func() error {
-				var err error
-				c, err = d.DialContext(ctx, "tcp", addr)
-				return err
-			})
-			return c, err
-		},
+		DialContext:         lab.AgentDial(func(string) string { return addr }),
 		TLSClientConfig:     &tls.Config{RootCAs: roots, ServerName: benchHost},
 		MaxIdleConnsPerHost: conc,
-		ForceAttemptHTTP2:   false,
 	}}
 }
 

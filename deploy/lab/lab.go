@@ -6,6 +6,7 @@
 package lab
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -34,6 +35,7 @@ const (
 	// AWSIP2 is the "internet" address where tests and benchmarks run
 	// upstreams of their own; impostor.amazonaws.com resolves to it.
 	AWSIP2    = "10.77.2.3"
+	AWSIP     = "10.77.2.2" // MinIO
 	ProxyAddr = "10.77.1.1:3128"
 )
 
@@ -165,4 +167,33 @@ func readKey(path string) (crypto.Signer, error) {
 		return nil, fmt.Errorf("%s: not a signing key", path)
 	}
 	return s, nil
+}
+
+// AgentDial dials from gh-agent, as an agent would: the socket is created
+// in that namespace, so its traffic takes the agent's route through the
+// gateway. addrFor maps the address asked for to the one dialled (the test
+// process does not read gh-agent's hosts file); nil dials addr as is.
+func AgentDial(addrFor func(addr string) string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if addrFor != nil {
+			addr = addrFor(addr)
+		}
+		var c net.Conn
+		err := InNamespace(NSAgent, func() (err error) {
+			c, err = d.DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
+	}
+}
+
+// AWSAddr maps any host:port to MinIO's address in gh-aws, as gh-agent's
+// hosts file does for the AWS names the lab knows.
+func AWSAddr(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		port = "443"
+	}
+	return net.JoinHostPort(AWSIP, port)
 }

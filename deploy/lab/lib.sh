@@ -21,6 +21,16 @@ AWS_IP=10.77.2.2
 # A second "internet" address for tests that need an upstream of their own
 # (a certificate not valid for its name, a counter of what reaches it).
 AWS_IP2=10.77.2.3
+# The lab's OIDC issuer (deploy/lab/oidc), where agents' workload tokens
+# come from. Gatehouse reaches it directly from gh-gw.
+OIDC_IP=10.77.2.4
+OIDC_HOST=oidc.lab.gatehouse.test
+OIDC_ISSUER=https://$OIDC_HOST
+# What AWS expects as the audience of web identity tokens.
+OIDC_AUDIENCE=sts.amazonaws.com
+OIDC_BIN=$OUT/bin/oidc
+# The role agents assume with their token (out/env.oidc).
+LAB_ROLE_ARN=arn:aws:iam::000000000000:role/gatehouse-agent
 AGENT_NET=10.77.1.0/24
 PROXY_PORT=3128
 TPROXY_PORT=15001

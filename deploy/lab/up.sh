@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# make lab-up: namespaces gh-agent — gh-gw — gh-aws, MinIO with a test
-# public CA in gh-aws, Gatehouse in gh-gw with `net up`, and out/env for
-# agents. Leaves everything running until down.sh.
+# make lab-up: namespaces gh-agent — gh-gw — gh-aws, MinIO and the OIDC
+# issuer with a test public CA in gh-aws, Gatehouse in gh-gw with `net up`,
+# workload tokens, and out/env (static keys) and out/env.oidc (web identity)
+# for agents. Leaves everything running until down.sh.
 source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || die "run as root (network namespaces, nftables)"
 [ -x "$GATEHOUSE_BIN" ] || die "no gatehouse binary at $GATEHOUSE_BIN: run 'make build'"
 [ -x "$MINIO_BIN" ] || die "no MinIO at $MINIO_BIN: run 'make tools'"
+command -v "${GO:-go}" >/dev/null || die "no go in PATH: needed to build the OIDC issuer"
+log "building the OIDC issuer"
+(cd "$REPO_ROOT" && "${GO:-go}" build -buildvcs=false -o "$OIDC_BIN" ./deploy/lab/oidc) || die "build of deploy/lab/oidc failed"
 
 "$LAB_ROOT/down.sh" --quiet
-mkdir -p "$OUT"/{pki,minio-certs,minio-data,gw}
+mkdir -p "$OUT"/{pki,minio-certs,minio-data,gw,oidc-certs,tokens}
+mkdir -p -m 700 "$OUT/oidc"
 
 log "namespaces and links"
 for ns in $NS_AGENT $NS_GW $NS_AWS; do
@@ -23,6 +28,7 @@ ip -n $NS_GW addr add $GW_AGENT_IP/24 dev to-agent
 ip -n $NS_GW addr add $GW_AWS_IP/24 dev to-aws
 ip -n $NS_AWS addr add $AWS_IP/24 dev eth0
 ip -n $NS_AWS addr add $AWS_IP2/24 dev eth0
+ip -n $NS_AWS addr add $OIDC_IP/24 dev eth0
 for pair in "$NS_AGENT eth0" "$NS_GW to-agent" "$NS_GW to-aws" "$NS_AWS eth0"; do
   set -- $pair
   ip -n "$1" link set "$2" up
@@ -38,6 +44,7 @@ for ns in $NS_AGENT $NS_GW; do
     echo "127.0.0.1 localhost"
     for h in $AWS_HOSTS; do echo "$AWS_IP $h"; done
     for h in $TEST_HOSTS; do echo "$AWS_IP2 $h"; done
+    echo "$OIDC_IP $OIDC_HOST"
   } > /etc/netns/$ns/hosts
 done
 
@@ -51,7 +58,12 @@ openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=s
 openssl x509 -req -in "$pki/minio.csr" -CA "$pki/public-ca.pem" -CAkey "$pki/public-ca.key" -CAcreateserial \
   -days 2 -extfile <(printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "$san") \
   -out "$OUT/minio-certs/public.crt" 2>/dev/null
-chmod 600 "$pki/public-ca.key" "$OUT/minio-certs/private.key"
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$OIDC_HOST" \
+  -keyout "$OUT/oidc-certs/tls.key" -out "$pki/oidc.csr" 2>/dev/null
+openssl x509 -req -in "$pki/oidc.csr" -CA "$pki/public-ca.pem" -CAkey "$pki/public-ca.key" -CAcreateserial \
+  -days 2 -extfile <(printf 'subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth\n' "$OIDC_HOST") \
+  -out "$OUT/oidc-certs/tls.crt" 2>/dev/null
+chmod 600 "$pki/public-ca.key" "$OUT/minio-certs/private.key" "$OUT/oidc-certs/tls.key"
 
 log "MinIO on $AWS_IP:443 (ns $NS_AWS)"
 ip netns exec $NS_AWS env -i PATH=/usr/bin:/bin HOME="$OUT" \
@@ -61,6 +73,13 @@ ip netns exec $NS_AWS env -i PATH=/usr/bin:/bin HOME="$OUT" \
   "$MINIO_BIN" server "$OUT/minio-data" --address $AWS_IP:443 --certs-dir "$OUT/minio-certs" \
   > "$OUT/minio.log" 2>&1 &
 echo $! > "$OUT/minio.pid"
+
+log "OIDC issuer $OIDC_ISSUER on $OIDC_IP:443 (ns $NS_AWS)"
+ip netns exec $NS_AWS env -i PATH=/usr/bin:/bin HOME="$OUT" \
+  "$OIDC_BIN" serve --addr $OIDC_IP:443 --issuer "$OIDC_ISSUER" --dir "$OUT/oidc" \
+  --cert "$OUT/oidc-certs/tls.crt" --key "$OUT/oidc-certs/tls.key" \
+  > "$OUT/oidc.log" 2>&1 &
+echo $! > "$OUT/oidc.pid"
 
 cat > "$OUT/gatehouse.yaml" <<YAML
 # Lab config: embedded defaults plus the lab's upstream trust anchor.
@@ -86,11 +105,41 @@ for i in $(seq 1 100); do
   [ $i = 100 ] && { tail -20 "$OUT/minio.log" >&2; die "MinIO did not become ready"; }
   sleep 0.2
 done
+# As Gatehouse will fetch it: from gh-gw, by name, trusting the public CA.
+for i in $(seq 1 100); do
+  ip netns exec $NS_GW curl -sf --cacert "$pki/public-ca.pem" \
+    "$OIDC_ISSUER/.well-known/openid-configuration" >/dev/null 2>&1 && break
+  [ $i = 100 ] && { tail -20 "$OUT/oidc.log" >&2; die "OIDC issuer did not answer"; }
+  sleep 0.1
+done
+
+log "workload tokens in $OUT/tokens"
+mint() { # mint FILE SUB GROUPS
+  "$OIDC_BIN" mint --dir "$OUT/oidc" --issuer "$OIDC_ISSUER" --aud "$OIDC_AUDIENCE" \
+    --sub "$2" --groups "$3" --ttl 12h > "$1.tmp" || die "minting the token of $2 failed"
+  chmod 644 "$1.tmp"
+  mv "$1.tmp" "$1"
+}
+mint "$OUT/tokens/agent" agent-1 agents
+mint "$OUT/tokens/admin" admin-1 admins
 
 "$GATEHOUSE_BIN" ca export --data-dir "$OUT/gw" > "$OUT/gatehouse-ca.pem"
 # Agents trust only Gatehouse's CA: every CA variable this machine exports
 # is pointed at it.
-cat > "$OUT/env" <<ENV
+# write_env FILE static|oidc: static is MinIO's keys; oidc is a web identity
+# token and a role to assume through STS, and no keys at all.
+write_env() {
+  local creds
+  case "$2" in
+  static) creds="export AWS_ACCESS_KEY_ID=$MINIO_USER
+export AWS_SECRET_ACCESS_KEY=$MINIO_PASSWORD
+unset AWS_SESSION_TOKEN AWS_PROFILE";;
+  oidc) creds="unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE
+export AWS_WEB_IDENTITY_TOKEN_FILE=$OUT/tokens/agent
+export AWS_ROLE_ARN=$LAB_ROLE_ARN
+export AWS_ROLE_SESSION_NAME=agent-1";;
+  esac
+  cat > "$1" <<ENV
 # Source this, then run any AWS client with: ip netns exec $NS_AGENT ...
 export AWS_CA_BUNDLE=$OUT/gatehouse-ca.pem
 export NODE_EXTRA_CA_CERTS=$OUT/gatehouse-ca.pem
@@ -100,15 +149,19 @@ export CURL_CA_BUNDLE=$OUT/gatehouse-ca.pem
 export REQUESTS_CA_BUNDLE=$OUT/gatehouse-ca.pem
 export AWS_REGION=$LAB_REGION
 export AWS_DEFAULT_REGION=$LAB_REGION
-export AWS_ACCESS_KEY_ID=$MINIO_USER
-export AWS_SECRET_ACCESS_KEY=$MINIO_PASSWORD
-unset AWS_SESSION_TOKEN AWS_PROFILE
+$creds
 export AWS_EC2_METADATA_DISABLED=true
 export AWS_CONFIG_FILE=/dev/null
 export AWS_SHARED_CREDENTIALS_FILE=/dev/null
 export LAB_BUCKET=$LAB_BUCKET
 export LAB_PROXY=http://$GW_AGENT_IP:$PROXY_PORT
 export LAB_GATEHOUSE_LOG=$OUT/gatehouse.log
+export LAB_OIDC_ISSUER=$OIDC_ISSUER
+export LAB_OIDC_AUDIENCE=$OIDC_AUDIENCE
 ENV
+}
+write_env "$OUT/env" static
+# Not yet out/env: Gatehouse does not answer STS yet.
+write_env "$OUT/env.oidc" oidc
 mkdir -p "$OUT/empty-certs"
-log "lab is up: source $OUT/env; ip netns exec $NS_AGENT /usr/bin/aws s3 ls"
+log "lab is up: source $OUT/env; ip netns exec $NS_AGENT /usr/bin/aws s3 ls (web identity: $OUT/env.oidc)"

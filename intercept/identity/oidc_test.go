@@ -79,8 +79,10 @@ func TestVerify(t *testing.T) {
 			},
 		},
 		{
-			name:  "one allowed audience among several",
-			token: func() string { return is.sign(jose.RS256, "rsa-1", is.claims(map[string]any{"aud": []string{"other", testAudience}})) },
+			name: "one allowed audience among several",
+			token: func() string {
+				return is.sign(jose.RS256, "rsa-1", is.claims(map[string]any{"aud": []string{"other", testAudience}}))
+			},
 		},
 		{
 			name:  "PS256 when the config allows it",
@@ -107,13 +109,17 @@ func TestVerify(t *testing.T) {
 			wantErr: ErrTokenInvalid, wantReason: "token has no expiry",
 		},
 		{
-			name:    "wrong audience",
-			token:   func() string { return is.sign(jose.RS256, "rsa-1", is.claims(map[string]any{"aud": "api://someone-else"})) },
+			name: "wrong audience",
+			token: func() string {
+				return is.sign(jose.RS256, "rsa-1", is.claims(map[string]any{"aud": "api://someone-else"}))
+			},
 			wantErr: ErrTokenInvalid, wantReason: "audience not allowed",
 		},
 		{
-			name:    "unconfigured issuer",
-			token:   func() string { return is.sign(jose.RS256, "rsa-1", is.claims(map[string]any{"iss": "https://idp.evil.example"})) },
+			name: "unconfigured issuer",
+			token: func() string {
+				return is.sign(jose.RS256, "rsa-1", is.claims(map[string]any{"iss": "https://idp.evil.example"}))
+			},
 			wantErr: ErrTokenInvalid, wantReason: "issuer not configured",
 		},
 		{

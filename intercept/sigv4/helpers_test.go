@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -300,4 +301,13 @@ func refDecode(body []byte, k ChunkKeys) (payload []byte, sigs []string, trailer
 		return nil, nil, nil, fmt.Errorf("trailer signature %q, want %q", sigLine, want)
 	}
 	return payload, sigs, trailers, nil
+}
+
+func mustURL(t testing.TB, s string) *url.URL {
+	t.Helper()
+	u, err := url.ParseRequestURI(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

@@ -453,3 +453,34 @@ addresses:
 		t.Errorf("address rule = %+v", a)
 	}
 }
+
+// The allow-list is enforced twice: by the early check on the header, and
+// by go-oidc itself, which is given the same list. Skip the first and the
+// attacks still fail.
+func TestAlgorithmAllowListHoldsInGoOIDC(t *testing.T) {
+	is := newTestIssuer(t)
+	cfg := is.config()
+	cfg.Algorithms = []string{"RS256"}
+	v, err := NewVerifier([]IssuerConfig{cfg}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ov, err := v.issuers[is.URL].oidcVerifier(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tok := range map[string]string{
+		"alg none":                  unsignedToken(is.claims(nil)),
+		"HS256 with the public key": confusedToken(t, &testRSAKey.PublicKey, "rsa-1", is.claims(nil)),
+		"PS256 not allowed":         is.sign(jose.PS256, "rsa-1", is.claims(nil)),
+		"ES256 not allowed":         is.sign(jose.ES256, "ec-1", is.claims(nil)),
+	} {
+		if _, err := ov.Verify(ctx, tok); err == nil {
+			t.Errorf("go-oidc accepted %s", name)
+		}
+	}
+	if _, err := ov.Verify(ctx, is.sign(jose.RS256, "rsa-1", is.claims(nil))); err != nil {
+		t.Errorf("go-oidc refused RS256: %v", err)
+	}
+}

@@ -175,8 +175,10 @@ func TestSTSAssumeRoleWithWebIdentityWithSDK(t *testing.T) {
 			},
 		},
 		{
-			name:  "DurationSeconds honoured",
-			token: func() string { return is.sign(jose.RS256, "rsa-1", is.claims(map[string]any{"exp": now.Add(6 * time.Hour).Unix()})) },
+			name: "DurationSeconds honoured",
+			token: func() string {
+				return is.sign(jose.RS256, "rsa-1", is.claims(map[string]any{"exp": now.Add(6 * time.Hour).Unix()}))
+			},
 			input: func(in *sts.AssumeRoleWithWebIdentityInput) { in.DurationSeconds = aws.Int32(7200) },
 			check: func(t *testing.T, out *sts.AssumeRoleWithWebIdentityOutput, err error) {
 				if err != nil {
@@ -188,8 +190,10 @@ func TestSTSAssumeRoleWithWebIdentityWithSDK(t *testing.T) {
 			},
 		},
 		{
-			name:  "session ends with the token",
-			token: func() string { return is.sign(jose.RS256, "rsa-1", is.claims(map[string]any{"exp": now.Add(20 * time.Minute).Unix()})) },
+			name: "session ends with the token",
+			token: func() string {
+				return is.sign(jose.RS256, "rsa-1", is.claims(map[string]any{"exp": now.Add(20 * time.Minute).Unix()}))
+			},
 			check: func(t *testing.T, out *sts.AssumeRoleWithWebIdentityOutput, err error) {
 				if err != nil {
 					t.Fatal(err)
@@ -222,8 +226,10 @@ func TestSTSAssumeRoleWithWebIdentityWithSDK(t *testing.T) {
 			check: wantSDKError[*types.InvalidIdentityTokenException]("InvalidIdentityToken", 400, "algorithm not allowed"),
 		},
 		{
-			name:  "unconfigured issuer is InvalidIdentityToken",
-			token: func() string { return is.sign(jose.RS256, "rsa-1", is.claims(map[string]any{"iss": "https://other.example"})) },
+			name: "unconfigured issuer is InvalidIdentityToken",
+			token: func() string {
+				return is.sign(jose.RS256, "rsa-1", is.claims(map[string]any{"iss": "https://other.example"}))
+			},
 			check: wantSDKError[*types.InvalidIdentityTokenException]("InvalidIdentityToken", 400, "issuer not configured"),
 		},
 		{
@@ -235,7 +241,9 @@ func TestSTSAssumeRoleWithWebIdentityWithSDK(t *testing.T) {
 		{
 			name:  "role that is not a role ARN is ValidationError",
 			token: func() string { return is.sign(jose.RS256, "rsa-1", is.claims(nil)) },
-			input: func(in *sts.AssumeRoleWithWebIdentityInput) { in.RoleArn = aws.String("arn:aws:iam::123456789012:user/someone") },
+			input: func(in *sts.AssumeRoleWithWebIdentityInput) {
+				in.RoleArn = aws.String("arn:aws:iam::123456789012:user/someone")
+			},
 			check: wantSDKError[*smithy.GenericAPIError]("ValidationError", 400, "roleArn"),
 		},
 		{

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,6 +144,9 @@ func FuzzVerify(f *testing.F) {
 			var te *TokenError
 			if !errors.As(err, &te) || te.Reason == "" {
 				t.Fatalf("error without a public reason: %v", err)
+			}
+			if len(tok) >= 16 && strings.Contains(err.Error(), tok) {
+				t.Fatalf("error %q carries the token", err)
 			}
 		}
 	})

@@ -124,7 +124,7 @@ func (e *TokenError) Unwrap() []error {
 func ErrorCode(err error) (code string, status int) {
 	switch {
 	case errors.Is(err, ErrExpiredToken):
-		return "ExpiredToken", http.StatusForbidden
+		return "ExpiredToken", http.StatusBadRequest // S3's status; IAM's is 403, and SDKs go by the code
 	case errors.Is(err, ErrInvalidClientTokenID):
 		return "InvalidClientTokenId", http.StatusForbidden
 	case errors.Is(err, ErrTokenExpired):

@@ -32,10 +32,16 @@ const (
 	sessionVersion   = 1
 	sessionHeaderLen = 1 + 4
 	// MaxSessionTokenLen bounds a session token: Issue refuses an identity
-	// whose token would be longer (hundreds of long groups), Open refuses a
-	// longer token before decoding it.
-	MaxSessionTokenLen = 8192
+	// whose token would be longer with ErrIdentityTooLarge, Open refuses a
+	// longer token before decoding it. Any identity from a web identity
+	// token within AWS's 20000 characters fits (its claims are at most
+	// 15000 bytes), and so does the token in intercept's 64 KiB headers.
+	MaxSessionTokenLen = 24 << 10
 )
+
+// ErrIdentityTooLarge is Issue's answer for an identity that does not fit
+// in a session token.
+var ErrIdentityTooLarge = errors.New("identity too large for a session token")
 
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 
@@ -110,7 +116,7 @@ func (s *Sessions) Issue(id Identity, lifetime time.Duration, now time.Time) (Cr
 	raw = rk.seal.Seal(raw, nonce, plain, raw[:sessionHeaderLen])
 	token := base64.RawURLEncoding.EncodeToString(raw)
 	if len(token) > MaxSessionTokenLen {
-		return Credentials{}, fmt.Errorf("issue session: identity too large for a session token (%d groups)", len(id.Groups))
+		return Credentials{}, fmt.Errorf("issue session: %d groups: %w", len(id.Groups), ErrIdentityTooLarge)
 	}
 	return Credentials{
 		AccessKeyID:     sessionAccessKeyID(rk, raw),

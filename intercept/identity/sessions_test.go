@@ -95,11 +95,23 @@ func TestSessionIssueRefuses(t *testing.T) {
 		t.Error("zero lifetime accepted")
 	}
 	huge := testIdentity
-	for i := range 200 {
-		huge.Groups = append(huge.Groups, fmt.Sprintf("group-%03d-%s", i, strings.Repeat("x", 40)))
+	for i := range 250 {
+		huge.Groups = append(huge.Groups, fmt.Sprintf("group-%03d-%s", i, strings.Repeat("x", 100)))
 	}
-	if _, err := s.Issue(huge, time.Hour, now); err == nil {
-		t.Error("identity too large for a session token accepted")
+	if _, err := s.Issue(huge, time.Hour, now); !errors.Is(err, ErrIdentityTooLarge) {
+		t.Errorf("identity too large for a session token: %v", err)
+	}
+	// An enterprise-sized identity fits: 150 groups of 40 characters.
+	big := testIdentity
+	for i := range 150 {
+		big.Groups = append(big.Groups, fmt.Sprintf("CN=group-%03d,OU=Groups,DC=corp,DC=x", i))
+	}
+	c, err := s.Issue(big, time.Hour, now)
+	if err != nil {
+		t.Fatalf("150 groups: %v", err)
+	}
+	if id, _, err := s.Open(c.AccessKeyID, c.SessionToken, now); err != nil || len(id.Groups) != 152 {
+		t.Errorf("150 groups round trip: %v", err)
 	}
 }
 

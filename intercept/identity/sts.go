@@ -207,8 +207,11 @@ func (s *STS) AssumeRoleWithWebIdentity(ctx context.Context, form url.Values, re
 	}
 	creds, err := s.Sessions.Issue(*id, lifetime, now)
 	if err != nil {
-		if errors.Is(err, ErrExpiredToken) {
+		switch {
+		case errors.Is(err, ErrExpiredToken):
 			return fail("ExpiredTokenException", "Gatehouse: token has expired", http.StatusBadRequest, err)
+		case errors.Is(err, ErrIdentityTooLarge):
+			return fail("InvalidIdentityToken", "Gatehouse: the token's groups are too many or too long for a session", http.StatusBadRequest, err)
 		}
 		return fail("InternalFailure", "Gatehouse could not issue a session", http.StatusInternalServerError, err)
 	}

@@ -265,6 +265,29 @@ func TestSTSAssumeRoleWithWebIdentityWithSDK(t *testing.T) {
 			check: wantSDKError[*smithy.GenericAPIError]("ValidationError", 400, "Policy"),
 		},
 		{
+			name: "the largest token AWS accepts gets a session",
+			token: func() string {
+				var groups []string
+				for i := range 140 {
+					groups = append(groups, fmt.Sprintf("group-%03d-%s", i, strings.Repeat("x", 90)))
+				}
+				tok := is.sign(jose.RS256, "rsa-1", is.claims(map[string]any{"groups": groups}))
+				if len(tok) > MaxTokenLen || len(tok) < MaxTokenLen-1000 {
+					t.Fatalf("token of %d characters, want just under %d", len(tok), MaxTokenLen)
+				}
+				return tok
+			},
+			check: func(t *testing.T, out *sts.AssumeRoleWithWebIdentityOutput, err error) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				id, _, err := f.lookup.Credentials(aws.ToString(out.Credentials.AccessKeyId), aws.ToString(out.Credentials.SessionToken), time.Now())
+				if err != nil || len(id.Groups) != 140 {
+					t.Fatalf("session of %d characters: %v", len(aws.ToString(out.Credentials.SessionToken)), err)
+				}
+			},
+		},
+		{
 			name:  "identity refused by Authorize is AccessDenied",
 			token: func() string { return is.sign(jose.RS256, "rsa-1", is.claims(nil)) },
 			sts: func(s *STS) {

@@ -253,3 +253,21 @@ func TestKeyStoreConcurrentCreates(t *testing.T) {
 		}
 	}
 }
+
+// Lookup runs on every request signed with a static key: a stat of
+// keys.json and of the ring, and one AES-GCM open.
+func BenchmarkKeyStoreLookup(b *testing.B) {
+	dir := b.TempDir()
+	ring, _ := LoadOrCreateKeyRing(dir)
+	ks, _ := OpenKeyStore(dir, ring)
+	k, _, err := ks.Create("bench", nil, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := ks.Lookup(k.AccessKeyID); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -153,10 +153,10 @@ func TestChunkResignerRefusesBeforeEmittingBadChunk(t *testing.T) {
 
 	edit := func(b []byte, f func([]byte) []byte) []byte { return f(bytes.Clone(b)) }
 	cases := []struct {
-		name     string
-		body     []byte
-		want     string
-		emitted  []byte // exactly what may come out before the error
+		name    string
+		body    []byte
+		want    string
+		emitted []byte // exactly what may come out before the error
 	}{
 		{"byte flipped in the second chunk", edit(good, func(b []byte) []byte { b[chunkLen+100] ^= 1; return b }), "SignatureDoesNotMatch", resignedGood[:chunkLen]},
 		{"byte flipped in the first chunk", edit(good, func(b []byte) []byte { b[90] ^= 1; return b }), "SignatureDoesNotMatch", nil},

@@ -311,3 +311,5 @@ func mustURL(t testing.TB, s string) *url.URL {
 	}
 	return u
 }
+
+func bufioReader(b []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReader(b)) }

@@ -8,18 +8,27 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/gatehouse/gatehouse/intercept/identity"
+	"github.com/gatehouse/gatehouse/intercept/sigv4"
 )
 
 // Call is one request on its way through the chain.
 type Call struct {
-	ID      string // Gatehouse's request id, given to the agent in errors
-	Conn    *ConnInfo
-	Start   time.Time
-	Service string // from the endpoint host; [3/6] adds operation and action
-	Region  string
+	ID        string // Gatehouse's request id, given to the agent in errors
+	Conn      *ConnInfo
+	Start     time.Time
+	Service   string // from the endpoint host; [3/6] adds IAM action and resources
+	Region    string
+	Operation string // query Action or JSON target, where known
+	Identity  *identity.Identity
+	// UpstreamRole is the role the call was signed with upstream ("" for
+	// the gateway's own credentials).
+	UpstreamRole string
 
 	Verdict      string // forwarded, refused, upstream_error
 	Status       int
@@ -27,6 +36,14 @@ type Call struct {
 	UpstreamTime time.Duration
 	err          *Error
 	bytesIn      atomic.Int64
+
+	form     url.Values // query-protocol body, parsed
+	formBody []byte
+	body     io.ReadCloser // body to forward when the chain read it (form, spool)
+	bodyHash string        // its SHA-256, or UNSIGNED-PAYLOAD for unsigned S3
+	auth     *sigv4.Auth   // the agent's signature
+	agentKey []byte        // the agent's SigV4 signing key, for chunk signatures
+	signErr  *Error        // set when the outbound request could not be signed
 }
 
 type callKey struct{}
@@ -37,14 +54,27 @@ func callFrom(ctx context.Context) *Call { c, _ := ctx.Value(callKey{}).(*Call);
 // the design fixes; a stage that runs out of order is a security bug.
 type Chain struct {
 	upstreams *upstreams
+	authn     *Authn // nil: agents' own signatures pass through unverified
 	log       *slog.Logger
 	proxy     *httputil.ReverseProxy
 }
 
-func newChain(u *upstreams, logger *slog.Logger) *Chain {
-	c := &Chain{upstreams: u, log: logger}
+func newChain(u *upstreams, authn *Authn, logger *slog.Logger) *Chain {
+	c := &Chain{upstreams: u, authn: authn, log: logger}
+	if authn != nil && authn.STS != nil && authn.STS.Report == nil {
+		// The web-identity exchange's outcome goes on the call's log line:
+		// who asked, and why a refusal was a refusal.
+		authn.STS.Report = func(ctx context.Context, o identity.Outcome) {
+			if call := callFrom(ctx); call != nil {
+				call.Identity = o.Identity
+				if o.Code != "" {
+					call.err = refuse(0, o.Code, "web identity refused", o.Err)
+				}
+			}
+		}
+	}
 	c.proxy = &httputil.ReverseProxy{
-		Rewrite:        rewriteToOriginalDestination,
+		Rewrite:        c.rewrite,
 		Transport:      roundTripper(c.roundTrip),
 		ModifyResponse: c.upstreamResponse,
 		ErrorHandler:   c.upstreamError,
@@ -70,22 +100,48 @@ func (c *Chain) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.refuse(cw, r, call, e)
 		return
 	}
-	// describe: what the call is. Service and region from the endpoint
-	// now; [3/6] adds operation, IAM action and resources.
+	// describe: what the call is. Service and region from the endpoint,
+	// the operation from a query-protocol form or a JSON target; [3/6] adds
+	// IAM action and resources.
 	call.Service, call.Region = describeHost(ci.SNI)
-	// authenticate: [2/6] verifies the agent's SigV4 and binds an identity.
-	// Until then the agent's own credentials pass through unchanged.
-	//
-	// decide: [3/6] allows, denies or holds. Until then every admitted call
-	// is allowed.
-	//
+	if e := readForm(r, call); e != nil {
+		c.refuse(cw, r, call, e)
+		return
+	}
+	call.Operation = operation(r, call.Service, call.form)
+	// authenticate: STS's web-identity exchange is answered here (it is
+	// unsigned by design); everything else must carry a SigV4 signature
+	// that verifies with Gatehouse-issued credentials, or come from an
+	// address config names. GetCallerIdentity is answered too.
+	if c.authn != nil {
+		if c.answerSTS(cw, r, call, false) {
+			return
+		}
+		if e := c.authn.authenticate(r, call); e != nil {
+			c.refuse(cw, r, call, e)
+			return
+		}
+		if c.answerSTS(cw, r, call, true) {
+			return
+		}
+	}
+	// decide: [3/6] allows, denies or holds. Until then one rule is built
+	// in: calls that vend real AWS credentials never reach AWS.
+	if vendsCredentials[call.Service+":"+call.Operation] {
+		c.refuse(cw, r, call, refuse(http.StatusForbidden, code(call, "AccessDenied"),
+			call.Service+":"+call.Operation+" returns AWS credentials, which agents never hold", nil))
+		return
+	}
 	// record: [4/6] commits the intent here, before anything leaves.
 	//
-	// sign: [2/6] strips the agent's auth and signs with upstream
-	// credentials.
+	// sign: the outbound request, built in rewrite, carries none of the
+	// agent's auth and is signed with upstream credentials for the agent.
 	//
 	// forward: to the original destination, upstream TLS verified for the
 	// SNI; bodies stream both ways.
+	if call.body != nil {
+		r.Body = call.body
+	}
 	c.proxy.ServeHTTP(cw, r)
 	// mask: [5/6] rewrites the response in ModifyResponse.
 	//
@@ -136,15 +192,23 @@ func describeHost(host string) (service, region string) {
 	return service, region
 }
 
-func rewriteToOriginalDestination(pr *httputil.ProxyRequest) {
+// rewrite builds the outbound request: to the original destination, and,
+// with Authn, stripped of the agent's auth and signed for upstream.
+func (c *Chain) rewrite(pr *httputil.ProxyRequest) {
 	call := callFrom(pr.In.Context())
 	pr.Out.URL.Scheme = "https"
 	pr.Out.URL.Host = call.Conn.Dst.String()
 	pr.Out.Host = pr.In.Host
+	if c.authn != nil {
+		call.signErr = c.authn.sign(pr.Out.Context(), pr.Out, call)
+	}
 }
 
 func (c *Chain) roundTrip(req *http.Request) (*http.Response, error) {
 	call := callFrom(req.Context())
+	if call.signErr != nil {
+		return nil, call.signErr
+	}
 	t0 := time.Now()
 	resp, err := c.upstreams.transport(call.Conn.SNI).RoundTrip(req)
 	call.UpstreamTime = time.Since(t0)
@@ -164,7 +228,14 @@ func (c *Chain) upstreamResponse(resp *http.Response) error {
 func (c *Chain) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	call := callFrom(r.Context())
 	e := refuse(http.StatusBadGateway, "ServiceUnavailable", "the upstream could not be reached or failed verification", err)
-	if errors.Is(err, context.Canceled) {
+	var ce *Error
+	var se *sigv4.Error
+	switch {
+	case errors.As(err, &ce):
+		e = ce // refused while signing
+	case errors.As(err, &se):
+		e = sigv4Error(se) // a body that failed verification while streaming
+	case errors.Is(err, context.Canceled):
 		e = refuse(499, "RequestCanceled", "the agent went away", err)
 	}
 	call.Verdict = "upstream_error"
@@ -199,6 +270,15 @@ func (c *Chain) complete(w *countingWriter, r *http.Request, call *Call) {
 		slog.Int64("bytes_out", w.bytes),
 		slog.Float64("duration_ms", ms(time.Since(call.Start))),
 		slog.String("verdict", call.Verdict),
+	}
+	if call.Operation != "" {
+		attrs = append(attrs, slog.String("operation", call.Operation))
+	}
+	if call.Identity != nil {
+		attrs = append(attrs, slog.String("identity", call.Identity.String()))
+	}
+	if call.UpstreamRole != "" {
+		attrs = append(attrs, slog.String("upstream_role", call.UpstreamRole))
 	}
 	if call.UpstreamID != "" {
 		attrs = append(attrs, slog.String("upstream_request_id", call.UpstreamID), slog.Float64("upstream_ms", ms(call.UpstreamTime)))

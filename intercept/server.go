@@ -27,6 +27,10 @@ type Options struct {
 	Certs  Certificates
 	Roots  *x509.CertPool // upstream trust anchors; nil = LoadRoots(Config.Upstream.CABundle)
 	Logger *slog.Logger
+	// Authn authenticates agents and signs upstream. Without it agents'
+	// own signatures pass through unverified: for measuring interception
+	// alone, never for production.
+	Authn *Authn
 }
 
 // Server terminates agents' TLS on the transparent and proxy listeners and
@@ -83,7 +87,12 @@ func New(o Options) (*Server, error) {
 		cancel:    cancel,
 		lookup:    net.DefaultResolver.LookupNetIP,
 	}
-	s.chain = newChain(s.upstreams, logger)
+	if o.Authn == nil {
+		logger.Warn("no Authn: agents' own credentials pass through unverified; do not run this way in production")
+	} else if o.Authn.Now == nil {
+		o.Authn.Now = time.Now
+	}
+	s.chain = newChain(s.upstreams, o.Authn, logger)
 	s.tlsConf = &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		// HTTP/1.1 only until the chain handles HTTP/2 end to end.

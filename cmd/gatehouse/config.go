@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/ca"
 	"github.com/gatehouse/gatehouse/intercept"
+	"github.com/gatehouse/gatehouse/intercept/awscreds"
 )
 
 const defaultDataDir = "/var/lib/gatehouse"
@@ -23,6 +24,10 @@ type Config struct {
 	Log       LogConfig        `yaml:"log"`
 	CA        CAConfig         `yaml:"ca"`
 	Intercept intercept.Config `yaml:"intercept"`
+	Identity  IdentityConfig   `yaml:"identity"`
+	// UpstreamCredentials are what Gatehouse signs with: its own (the
+	// aws-sdk-go-v2 default chain) or roles assumed per agent.
+	UpstreamCredentials awscreds.Config `yaml:"upstream_credentials"`
 }
 
 type LogConfig struct {
@@ -84,6 +89,7 @@ func (c *Config) applyDefaults() {
 		c.Log.Format = "json"
 	}
 	c.Intercept = c.Intercept.WithDefaults()
+	c.Identity.applyDefaults()
 }
 
 func (c *Config) Validate() error {
@@ -101,6 +107,12 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("ca.leaf_lifetime: %v is under an hour", c.CA.LeafLifetime))
 	}
 	if err := c.Intercept.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Identity.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.UpstreamCredentials.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -55,7 +55,11 @@ the CA is created in the data dir on first run, the explicit proxy listens on
 				}
 			}
 			certs := ca.NewCache(authority, ca.CacheOptions{Size: cfg.CA.CacheSize, Lifetime: cfg.CA.LeafLifetime})
-			srv, err := intercept.New(intercept.Options{Config: cfg.Intercept, Certs: certs, Logger: log})
+			authn, err := buildAuthn(cmd.Context(), cfg, log)
+			if err != nil {
+				return err
+			}
+			srv, err := intercept.New(intercept.Options{Config: cfg.Intercept, Certs: certs, Logger: log, Authn: authn})
 			if err != nil {
 				return err
 			}

@@ -31,6 +31,10 @@ OIDC_AUDIENCE=sts.amazonaws.com
 OIDC_BIN=$OUT/bin/oidc
 # The role agents assume with their token (out/env.oidc).
 LAB_ROLE_ARN=arn:aws:iam::000000000000:role/gatehouse-agent
+# The role Gatehouse assumes upstream for agents in group admins, at an STS
+# the e2e tests run on AWS_IP2 (it forwards to MinIO's AssumeRole).
+LAB_ADMIN_ROLE_ARN=arn:aws:iam::000000000000:role/gatehouse-admins
+STS_UPSTREAM_HOST=sts-upstream.lab.gatehouse.test
 AGENT_NET=10.77.1.0/24
 PROXY_PORT=3128
 TPROXY_PORT=15001
@@ -45,7 +49,7 @@ MINIO_PASSWORD=gatehouse-lab-secret-1
 # Virtual-host buckets: $LAB_BUCKET and one per e2e client.
 LAB_VHOST_BUCKETS="$LAB_BUCKET $LAB_BUCKET-vhost-cli $LAB_BUCKET-vhost-js $LAB_BUCKET-vhost-go"
 AWS_HOSTS="s3.amazonaws.com s3.$LAB_REGION.amazonaws.com sts.amazonaws.com sts.$LAB_REGION.amazonaws.com
-dynamodb.$LAB_REGION.amazonaws.com $(for b in $LAB_VHOST_BUCKETS; do echo $b.s3.amazonaws.com $b.s3.$LAB_REGION.amazonaws.com; done)"
+dynamodb.$LAB_REGION.amazonaws.com iam.amazonaws.com $(for b in $LAB_VHOST_BUCKETS; do echo $b.s3.amazonaws.com $b.s3.$LAB_REGION.amazonaws.com; done)"
 # Resolved to AWS_IP2, where tests run upstreams of their own.
 TEST_HOSTS="impostor.amazonaws.com"
 

@@ -44,6 +44,7 @@ for ns in $NS_AGENT $NS_GW; do
     echo "127.0.0.1 localhost"
     for h in $AWS_HOSTS; do echo "$AWS_IP $h"; done
     for h in $TEST_HOSTS; do echo "$AWS_IP2 $h"; done
+    echo "$AWS_IP2 $STS_UPSTREAM_HOST"
     echo "$OIDC_IP $OIDC_HOST"
   } > /etc/netns/$ns/hosts
 done
@@ -92,6 +93,20 @@ intercept:
     listen: "$GW_AGENT_IP:$PROXY_PORT"
   upstream:
     ca_bundle: $pki/public-ca.pem
+identity:
+  issuers:
+    - url: $OIDC_ISSUER
+      audiences: [$OIDC_AUDIENCE]
+      ca_bundle: $pki/public-ca.pem
+# Gatehouse signs with MinIO's root keys (its own credentials, from gw.sh's
+# environment); agents in group admins get a role assumed for them at the
+# STS e2e tests run (sts-upstream, which forwards to MinIO's STS).
+upstream_credentials:
+  region: $LAB_REGION
+  sts_endpoint: https://$STS_UPSTREAM_HOST
+  roles:
+    - arn: $LAB_ADMIN_ROLE_ARN
+      groups: [admins]
 YAML
 "$GATEHOUSE_BIN" config check "$OUT/gatehouse.yaml" >/dev/null
 
@@ -160,8 +175,8 @@ export LAB_OIDC_ISSUER=$OIDC_ISSUER
 export LAB_OIDC_AUDIENCE=$OIDC_AUDIENCE
 ENV
 }
-write_env "$OUT/env" static
-# Not yet out/env: Gatehouse does not answer STS yet.
+# Agents hold a web identity token and Gatehouse's CA, nothing else.
+write_env "$OUT/env" oidc
 write_env "$OUT/env.oidc" oidc
 mkdir -p "$OUT/empty-certs"
 log "lab is up: source $OUT/env; ip netns exec $NS_AGENT /usr/bin/aws s3 ls (web identity: $OUT/env.oidc)"

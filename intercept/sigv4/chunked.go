@@ -134,7 +134,7 @@ func (c *chunkResigner) next() error {
 	copy(c.hdr[len(c.hdr)-2-len(upSig):], upSig)
 
 	if size > 0 {
-		if err := c.expect("\r\n"); err != nil {
+		if err := c.expectCRLF(); err != nil {
 			return err
 		}
 		c.out = append(c.out[:0], c.hdr, c.data, []byte("\r\n"))
@@ -178,7 +178,7 @@ func (c *chunkResigner) trailers() error {
 			if err != nil {
 				return err
 			}
-			if err := c.expect("\r\n"); err != nil {
+			if err := c.expectCRLF(); err != nil {
 				return err
 			}
 			slices.Sort(canon)
@@ -217,12 +217,13 @@ func (c *chunkResigner) readLine() ([]byte, error) {
 	return line, nil
 }
 
-func (c *chunkResigner) expect(s string) error {
-	b := make([]byte, len(s))
-	if _, err := io.ReadFull(c.src, b); err != nil {
+// expectCRLF consumes the CRLF that ends a chunk's payload or the body.
+func (c *chunkResigner) expectCRLF() error {
+	var b [2]byte
+	if _, err := io.ReadFull(c.src, b[:]); err != nil {
 		return readErr(err)
 	}
-	if string(b) != s {
+	if b != [2]byte{'\r', '\n'} {
 		return incompleteBody("An aws-chunked chunk is not followed by CRLF.")
 	}
 	return nil

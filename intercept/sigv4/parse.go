@@ -75,6 +75,9 @@ type Auth struct {
 // IncompleteSignature, AuthorizationQueryParametersError or InvalidRequest)
 // for anything malformed. It checks form only; Verify checks the signature.
 func Parse(r *http.Request) (*Auth, error) {
+	if r.URL == nil {
+		return nil, invalidRequest("The request has no URL.")
+	}
 	pairs, err := parseQuery(r.URL.RawQuery)
 	if err != nil {
 		return nil, invalidRequest("The query string is malformed.")

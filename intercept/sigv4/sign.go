@@ -75,8 +75,8 @@ func isAuthParam(key string) bool {
 // It returns the seed: the hex signature in the new Authorization header,
 // from which NewChunkResigner chains the upstream chunk signatures.
 func Sign(ctx context.Context, out *http.Request, creds aws.Credentials, payloadHash, region, service string, now time.Time) (seed string, err error) {
-	if payloadHash == "" {
-		return "", errors.New("sigv4: sign: empty payload hash")
+	if payloadHash == "" || out.URL == nil {
+		return "", errors.New("sigv4: sign: empty payload hash or URL")
 	}
 	// The SDK signs the query as url.Values, which silently drops a pair
 	// with a bad escape or a ';' that would still be sent.

@@ -28,8 +28,8 @@ const maxSkew = 15 * time.Minute
 // The comparison is constant-time. Region and service are not checked
 // against the endpoint here: the caller knows the endpoint.
 func Verify(r *http.Request, a *Auth, secret, payloadHash string, now time.Time) error {
-	if a == nil {
-		return errors.New("sigv4: verify: nil Auth")
+	if a == nil || r.URL == nil {
+		return errors.New("sigv4: verify: nil Auth or URL")
 	}
 	if payloadHash == "" {
 		return errors.New("sigv4: verify: empty payload hash")

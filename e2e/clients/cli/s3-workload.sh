@@ -65,6 +65,8 @@ trap on_err ERR
 
 STEP=config
 REQUIRED=(AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION)
+# Or a web identity token and a role: the CLI calls STS itself.
+[[ -z ${AWS_WEB_IDENTITY_TOKEN_FILE:-} ]] || REQUIRED=(AWS_ROLE_ARN AWS_REGION)
 [[ -n ${LAB_BUCKET_NAME:-} ]] || REQUIRED+=(LAB_BUCKET)
 for v in "${REQUIRED[@]}"; do
 	[[ -n ${!v:-} ]] || die "environment variable $v is required"

@@ -20,7 +20,8 @@
 //
 // Configuration comes only from the environment:
 //
-//	AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_CA_BUNDLE
+//	AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (or AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN),
+//	AWS_REGION, AWS_CA_BUNDLE
 //	    read by config.LoadDefaultConfig
 //	HTTPS_PROXY / NO_PROXY (optional)
 //	    honoured by the SDK's default transport (http.ProxyFromEnvironment)
@@ -104,7 +105,12 @@ func main() {
 }
 
 func run(ctx context.Context) error {
+	// Credentials: static keys, or a web identity token and a role (the
+	// SDK then calls STS AssumeRoleWithWebIdentity itself).
 	required := []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"}
+	if os.Getenv("AWS_WEB_IDENTITY_TOKEN_FILE") != "" {
+		required = []string{"AWS_ROLE_ARN", "AWS_REGION"}
+	}
 	if os.Getenv("LAB_BUCKET_NAME") == "" {
 		required = append(required, "LAB_BUCKET")
 	}

@@ -16,6 +16,7 @@
 //
 // Configuration comes only from the environment:
 //   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION   read by the SDK itself
+//   (or AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN instead of the keys)
 //   NODE_EXTRA_CA_CERTS                                   read by node itself
 //   HTTPS_PROXY / https_proxy (optional)                  passed to the SDK as an https.Agent
 //   LAB_BUCKET                                            bucket name prefix (not needed with LAB_BUCKET_NAME)
@@ -28,6 +29,7 @@
 //
 // TLS verification, checksums and request encoding are left at SDK defaults.
 
+import { fromTokenFile } from "@aws-sdk/credential-provider-web-identity";
 import { randomBytes } from "node:crypto";
 import http from "node:http";
 import https from "node:https";
@@ -100,7 +102,11 @@ function errText(err) {
 
 async function main() {
   currentStep = "config";
-  for (const v of ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"]) requireEnv(v);
+  // Credentials: static keys, or a web identity token and a role (the SDK
+  // then calls STS AssumeRoleWithWebIdentity itself).
+  const webIdentity = !!process.env.AWS_WEB_IDENTITY_TOKEN_FILE;
+  const needed = webIdentity ? ["AWS_ROLE_ARN", "AWS_REGION"] : ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"];
+  for (const v of needed) requireEnv(v);
   const prefix = process.env.LAB_BUCKET_NAME ? process.env.LAB_BUCKET : requireEnv("LAB_BUCKET");
   const region = process.env.AWS_REGION;
 
@@ -130,6 +136,12 @@ async function main() {
     // NodeHttpHandler's own https.Agent (keepAlive, maxSockets 50).
     proxyAgent = new HttpsProxyAgent(proxy, { keepAlive: true, maxSockets: 50 });
     clientConfig.requestHandler = new NodeHttpHandler({ httpsAgent: proxyAgent });
+    if (webIdentity) {
+      // The credential chain's own STS client would not use the proxy.
+      clientConfig.credentials = fromTokenFile({
+        clientConfig: { region, requestHandler: new NodeHttpHandler({ httpsAgent: proxyAgent }) },
+      });
+    }
   }
 
   const s3 = new S3Client(clientConfig);

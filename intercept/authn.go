@@ -1,0 +1,240 @@
+package intercept
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/intercept/awscreds"
+	"github.com/gatehouse/gatehouse/intercept/identity"
+	"github.com/gatehouse/gatehouse/intercept/sigv4"
+)
+
+// Authn is how the chain knows agents and signs for them. A Server without
+// one forwards agents' own signatures unverified (pass-through), which is
+// only for measuring interception alone.
+type Authn struct {
+	STS       *identity.STS    // answers AssumeRoleWithWebIdentity and GetCallerIdentity
+	Lookup    *identity.Lookup // secrets of Gatehouse-issued credentials
+	Addresses []identity.AddressRule
+	Upstream  *awscreds.Provider
+	Account   string // shown in ARNs Gatehouse writes
+	SpoolMax  int64  // bodies without a declared hash are hashed up to this size
+	SpoolDir  string
+	Now       func() time.Time
+}
+
+// maxFormBody caps query-protocol bodies, which are read whole to learn
+// the operation (SQS and SNS messages, the largest, are 256 KiB).
+const maxFormBody = 1 << 20
+
+// readForm reads a query-protocol body (a form POST) so that the operation
+// is known before anything else runs; the body is replayed from memory.
+func readForm(r *http.Request, call *Call) *Error {
+	if r.Method != http.MethodPost || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		return nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxFormBody+1))
+	if err != nil {
+		return refuse(http.StatusBadRequest, "IncompleteBody", "the request body could not be read", err)
+	}
+	if len(b) > maxFormBody {
+		return refuse(http.StatusRequestEntityTooLarge, "EntityTooLarge", "a form body over 1 MiB is not accepted", nil)
+	}
+	form, err := url.ParseQuery(string(b))
+	if err != nil {
+		return refuse(http.StatusBadRequest, "MalformedQueryString", "the form body is not valid", err)
+	}
+	sum := sha256.Sum256(b)
+	call.form, call.formBody = form, b
+	call.bodyHash, call.body = hex.EncodeToString(sum[:]), io.NopCloser(bytes.NewReader(b))
+	return nil
+}
+
+// authenticate proves who the caller is: a Gatehouse-issued credential and
+// a SigV4 signature that verifies with it, or, where config allows, the
+// source address. It leaves the identity, the agent's signature and the
+// body to forward in call.
+func (a *Authn) authenticate(r *http.Request, call *Call) *Error {
+	now := a.Now()
+	auth, err := sigv4.Parse(r)
+	if errors.Is(err, sigv4.ErrUnsigned) {
+		if id, ok := identity.MatchAddress(a.Addresses, call.Conn.Client.Addr()); ok {
+			call.Identity = id
+			return a.hashUnsigned(r, call)
+		}
+		return refuse(http.StatusForbidden, code(call, "MissingAuthenticationToken"),
+			"the request is not signed; agents sign with Gatehouse credentials (AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN, or a key from 'gatehouse keys create')", nil)
+	}
+	if err != nil {
+		return sigv4Error(err)
+	}
+	id, secret, err := a.Lookup.Credentials(auth.AccessKeyID, auth.SessionToken, now)
+	if err != nil {
+		switch {
+		case errors.Is(err, identity.ErrExpiredToken):
+			return refuse(http.StatusBadRequest, "ExpiredToken", "the security token included in the request is expired; the SDK refreshes it from AWS_WEB_IDENTITY_TOKEN_FILE", err)
+		default:
+			return refuse(http.StatusForbidden, code(call, "InvalidClientTokenId"),
+				"the access key or security token is not one Gatehouse issued; use Gatehouse credentials, never real AWS keys", err)
+		}
+	}
+	payloadHash := auth.PayloadHash
+	if payloadHash == "" {
+		// No declared hash: the signature covers the body's SHA-256.
+		if call.body == nil {
+			hash, replay, err := sigv4.Spool(r.Body, a.SpoolMax, a.SpoolDir)
+			if err != nil {
+				return sigv4Error(err)
+			}
+			call.body, call.bodyHash = replay, hash
+		}
+		payloadHash = call.bodyHash
+	}
+	if err := sigv4.Verify(r, auth, secret, payloadHash, now); err != nil {
+		return sigv4Error(err)
+	}
+	call.Identity, call.auth = id, auth
+	call.agentKey = sigv4.SigningKey(secret, auth.Scope)
+	return nil
+}
+
+// hashUnsigned gives an unsigned request (source-address identity) the
+// payload hash its upstream signature needs.
+func (a *Authn) hashUnsigned(r *http.Request, call *Call) *Error {
+	if call.body != nil {
+		return nil
+	}
+	if call.Service == "s3" {
+		call.bodyHash = sigv4.UnsignedPayload
+		return nil
+	}
+	hash, replay, err := sigv4.Spool(r.Body, a.SpoolMax, a.SpoolDir)
+	if err != nil {
+		return sigv4Error(err)
+	}
+	call.body, call.bodyHash = replay, hash
+	return nil
+}
+
+// sign strips the agent's auth from the outbound request and signs it with
+// the upstream credentials for the agent, in the payload mode the agent
+// used: literal hashes are verified as the body streams, aws-chunked
+// signatures are verified and re-chained chunk by chunk, trailers pass
+// intact.
+func (a *Authn) sign(ctx context.Context, out *http.Request, call *Call) *Error {
+	id := call.Identity
+	creds, role, err := a.Upstream.For(ctx, awscreds.Agent{Issuer: id.Issuer, Subject: id.Subject, Groups: id.Groups})
+	if err != nil {
+		return refuse(http.StatusForbidden, code(call, "AccessDenied"), "Gatehouse could not obtain upstream credentials for this agent", err)
+	}
+	call.UpstreamRole = role
+	sigv4.Strip(out)
+	if call.body != nil {
+		out.Body = call.body
+	}
+	region, service := call.Region, call.Service
+	mode := call.bodyHash
+	if call.auth != nil {
+		region, service = call.auth.Scope.Region, call.auth.Scope.Service
+		if call.auth.PayloadHash != "" {
+			mode = call.auth.PayloadHash
+		}
+	}
+	now := a.Now()
+	switch mode {
+	case sigv4.StreamingSigned, sigv4.StreamingSignedTrailer:
+		seed, err := sigv4.Sign(ctx, out, creds, mode, region, service, now)
+		if err != nil {
+			return signError(err)
+		}
+		scope := sigv4.Scope{Date: now.UTC().Format("20060102"), Region: region, Service: service}
+		out.Body = io.NopCloser(sigv4.NewChunkResigner(out.Body,
+			sigv4.ChunkKeys{Key: call.agentKey, Scope: call.auth.Scope, Date: call.auth.Date, Seed: call.auth.Signature},
+			sigv4.ChunkKeys{Key: sigv4.SigningKey(creds.SecretAccessKey, scope), Scope: scope, Date: now, Seed: seed}))
+		return nil
+	case sigv4.UnsignedPayload, sigv4.StreamingUnsignedTrailer:
+	default:
+		if call.body == nil && out.Body != nil && out.Body != http.NoBody {
+			// A literal hash the agent declared: verified as it streams,
+			// the last bytes held back until it matches.
+			out.Body = io.NopCloser(sigv4.VerifyPayload(out.Body, mode))
+		}
+	}
+	if _, err := sigv4.Sign(ctx, out, creds, mode, region, service, now); err != nil {
+		return signError(err)
+	}
+	return nil
+}
+
+func signError(err error) *Error {
+	return refuse(http.StatusInternalServerError, "InternalFailure", "Gatehouse could not sign the request upstream", err)
+}
+
+// sigv4Error turns sigv4's refusals into the chain's error.
+func sigv4Error(err error) *Error {
+	var se *sigv4.Error
+	if errors.As(err, &se) {
+		return refuse(se.Status, se.Code, se.Message, err)
+	}
+	return refuse(http.StatusBadRequest, "InvalidRequest", "the request could not be authenticated", err)
+}
+
+// code maps an error code to the one the service's SDK expects: S3 has
+// its own names for some.
+func code(call *Call, c string) string {
+	if call.Service != "s3" {
+		return c
+	}
+	switch c {
+	case "InvalidClientTokenId":
+		return "InvalidAccessKeyId"
+	case "MissingAuthenticationToken":
+		return "AccessDenied"
+	}
+	return c
+}
+
+// answerSTS answers the STS calls Gatehouse owns: the unsigned web-identity
+// exchange (before authentication) and GetCallerIdentity (after). It
+// reports whether it answered.
+func (c *Chain) answerSTS(w *countingWriter, r *http.Request, call *Call, authenticated bool) bool {
+	if call.Service != "sts" {
+		return false
+	}
+	var status int
+	var body []byte
+	switch {
+	case !authenticated && call.Operation == "AssumeRoleWithWebIdentity":
+		form, err := identity.ParseForm(r, call.formBody)
+		if err != nil {
+			status, body = identity.ErrorResponse("InvalidParameterValue", err.Error(), call.ID, http.StatusBadRequest)
+			break
+		}
+		status, body = c.authn.STS.AssumeRoleWithWebIdentity(r.Context(), form, call.ID, c.authn.Now())
+	case authenticated && call.Operation == "GetCallerIdentity":
+		status, body = c.authn.STS.GetCallerIdentity(call.Identity, c.authn.Account, call.ID)
+	default:
+		return false
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/xml")
+	h.Set("X-Amzn-Requestid", call.ID)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+	call.Verdict = "answered"
+	if status >= 400 {
+		call.Verdict = "refused"
+	}
+	c.complete(w, r, call)
+	return true
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -89,9 +90,15 @@ func Parse(r *http.Request) (*Auth, error) {
 			presigned = true
 		case "AWSAccessKeyId", "Signature":
 			v2++
+		default:
+			// Another spelling of an auth parameter is neither ignored
+			// (an upstream might read it) nor guessed at.
+			if isAuthParam(p.key) && !slices.Contains(authParams, p.key) {
+				return nil, malformedQuery("X-Amz-* query parameters must be spelled as AWS documents them.")
+			}
 		}
 	}
-	authz := r.Header.Values("Authorization")
+	authz := headerValues(r.Header, "authorization")
 	switch {
 	case len(authz) > 0 && presigned:
 		return nil, invalidRequest("Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified.")
@@ -165,7 +172,7 @@ func parseHeader(r *http.Request, v string) (*Auth, error) {
 	}
 	a.Signature = sig
 
-	dates := r.Header.Values("X-Amz-Date")
+	dates := headerValues(r.Header, "x-amz-date")
 	switch {
 	case len(dates) > 1:
 		return nil, malformedHeader("more than one X-Amz-Date header.")
@@ -178,7 +185,7 @@ func parseHeader(r *http.Request, v string) (*Auth, error) {
 	default:
 		// AWS accepts the HTTP Date header in place of X-Amz-Date; the
 		// string to sign carries it in the X-Amz-Date form.
-		ds := r.Header.Values("Date")
+		ds := headerValues(r.Header, "date")
 		if len(ds) == 0 {
 			return nil, incompleteSignature("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
 		}
@@ -189,7 +196,7 @@ func parseHeader(r *http.Request, v string) (*Auth, error) {
 		a.Date = t.UTC()
 	}
 
-	tokens := r.Header.Values("X-Amz-Security-Token")
+	tokens := headerValues(r.Header, "x-amz-security-token")
 	if len(tokens) > 1 {
 		return nil, malformedHeader("more than one X-Amz-Security-Token header.")
 	}
@@ -255,7 +262,7 @@ func parsePresigned(r *http.Request, pairs []queryPair) (*Auth, error) {
 	}
 	a.SessionToken = vals[qSecurityToken]
 	if a.SessionToken == "" {
-		if tokens := r.Header.Values("X-Amz-Security-Token"); len(tokens) == 1 {
+		if tokens := headerValues(r.Header, "x-amz-security-token"); len(tokens) == 1 {
 			a.SessionToken = tokens[0]
 		}
 	}

@@ -70,6 +70,7 @@ func TestParseAuthorizationHeader(t *testing.T) {
 		{name: "payload hash not a hash", header: http.Header{"Authorization": {std}, "X-Amz-Date": {amzDate}, "X-Amz-Content-Sha256": {"abc"}}, want: "InvalidRequest"},
 		{name: "event stream payload", header: http.Header{"Authorization": {std}, "X-Amz-Date": {amzDate}, "X-Amz-Content-Sha256": {"STREAMING-AWS4-HMAC-SHA256-EVENTS"}}, want: "InvalidRequest"},
 		{name: "header and presign together", header: http.Header{"Authorization": {std}, "X-Amz-Date": {amzDate}}, query: "X-Amz-Algorithm=AWS4-HMAC-SHA256", want: "InvalidRequest"},
+		{name: "auth parameter in another spelling", header: http.Header{"Authorization": {std}, "X-Amz-Date": {amzDate}}, query: "x-amz-credential=AKID", want: "AuthorizationQueryParametersError"},
 		{name: "malformed query", header: http.Header{"Authorization": {std}, "X-Amz-Date": {amzDate}}, query: "a=%zz", want: "InvalidRequest"},
 	}
 	for _, c := range cases {

@@ -174,13 +174,18 @@ func readKey(path string) (crypto.Signer, error) {
 // gateway. addrFor maps the address asked for to the one dialled (the test
 // process does not read gh-agent's hosts file); nil dials addr as is.
 func AgentDial(addrFor func(addr string) string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return DialFrom(NSAgent, addrFor)
+}
+
+// DialFrom dials from the namespace ns; see AgentDial.
+func DialFrom(ns string, addrFor func(addr string) string) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	d := &net.Dialer{Timeout: 5 * time.Second}
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		if addrFor != nil {
 			addr = addrFor(addr)
 		}
 		var c net.Conn
-		err := InNamespace(NSAgent, func() (err error) {
+		err := InNamespace(ns, func() (err error) {
 			c, err = d.DialContext(ctx, network, addr)
 			return err
 		})

@@ -13,14 +13,23 @@ import (
 	"github.com/aws/smithy-go/encoding/httpbinding"
 )
 
+// dialect is where the SDKs differ in canonicalizing one request. The zero
+// value is aws-sdk-go-v2's, which Sign uses.
+type dialect struct {
+	// normalizePath: for services other than S3, remove dot segments and
+	// empty segments before the second encoding (botocore, JS SDK v3);
+	// aws-sdk-go-v2 encodes the path as sent.
+	normalizePath bool
+	// collapseAllSpace: turn every run of white space inside a header
+	// value into one space (botocore's " ".join(v.split()), the JS SDK's
+	// /\s+/g); aws-sdk-go-v2 collapses runs of spaces only.
+	collapseAllSpace bool
+}
+
 // canonicalRequest builds AWS's CanonicalRequest for r as a was signed:
 //
 //	method \n uri \n query \n headers \n signed-headers \n payload-hash
-//
-// normalize selects, for services other than S3, the path form of botocore
-// and the JS SDK (dot segments and empty segments removed before the second
-// encoding) instead of aws-sdk-go-v2's (the path as sent, encoded again).
-func canonicalRequest(r *http.Request, a *Auth, payloadHash string, normalize bool) (string, error) {
+func canonicalRequest(r *http.Request, a *Auth, payloadHash string, d dialect) (string, error) {
 	query, err := canonicalQuery(r.URL.RawQuery, a.Presigned)
 	if err != nil {
 		return "", err
@@ -28,7 +37,7 @@ func canonicalRequest(r *http.Request, a *Auth, payloadHash string, normalize bo
 	var b strings.Builder
 	b.WriteString(r.Method)
 	b.WriteByte('\n')
-	b.WriteString(canonicalURI(r.URL, a.Scope.Service, normalize))
+	b.WriteString(canonicalURI(r.URL, a.Scope.Service, d.normalizePath))
 	b.WriteByte('\n')
 	b.WriteString(query)
 	b.WriteByte('\n')
@@ -39,7 +48,7 @@ func canonicalRequest(r *http.Request, a *Auth, payloadHash string, normalize bo
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			b.WriteString(strings.TrimSpace(collapseSpaces(v)))
+			b.WriteString(canonicalValue(v, d.collapseAllSpace))
 		}
 		b.WriteByte('\n')
 	}
@@ -210,6 +219,38 @@ func headerValues(h http.Header, lower string) []string {
 		out = append(out, h[k]...)
 	}
 	return out
+}
+
+func canonicalValue(v string, collapseAll bool) string {
+	if collapseAll {
+		return strings.Join(strings.Fields(v), " ")
+	}
+	return strings.TrimSpace(collapseSpaces(v))
+}
+
+// dialects lists the canonical forms r may have been signed in: the
+// aws-sdk-go-v2 form first, then only those that differ from it.
+func dialects(r *http.Request, a *Auth) []dialect {
+	path := !isS3(a.Scope.Service) && removeDotSegments(uriPath(r.URL)) != uriPath(r.URL)
+	space := false
+	for _, name := range a.SignedHeaders {
+		for _, v := range signedHeaderValues(r, name) {
+			if canonicalValue(v, true) != canonicalValue(v, false) {
+				space = true
+			}
+		}
+	}
+	ds := []dialect{{}}
+	if path {
+		ds = append(ds, dialect{normalizePath: true})
+	}
+	if space {
+		ds = append(ds, dialect{collapseAllSpace: true})
+	}
+	if path && space {
+		ds = append(ds, dialect{normalizePath: true, collapseAllSpace: true})
+	}
+	return ds
 }
 
 // collapseSpaces trims spaces at both ends and turns each inner run of

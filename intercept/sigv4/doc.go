@@ -38,15 +38,17 @@
 // # What it owns
 //
 // AWS's canonicalization, matched to what real clients sign: the path as
-// sent for S3 and encoded a second time for every other service (also in
-// botocore's and the JS SDK's normalized form); the query decoded, encoded
-// again the RFC 3986 way and sorted after encoding; header values trimmed
-// with inner runs of spaces collapsed and repeated headers joined by ",";
-// host from r.Host. The checks on a signature: scope date, host signed,
-// clock skew or presign validity, constant-time comparison. The aws-chunked
-// signature chain, re-signed chunk by chunk with bounded memory. Literal
-// payload hashes checked while streaming, and spooling of bodies that
-// declared none. Errors as the AWS codes the agent's SDK expects.
+// sent for S3, encoded a second time for every other service; the query
+// decoded, encoded again the RFC 3986 way and sorted after encoding; header
+// values trimmed, inner runs of spaces collapsed, repeated headers joined
+// by ","; host from r.Host. Where botocore and the JS SDK canonicalize
+// differently from aws-sdk-go-v2 (non-S3 paths with dot or empty segments,
+// header values with tabs), Verify accepts either form. The checks on a
+// signature: scope date, host signed, clock skew or presign validity,
+// constant-time comparison. The aws-chunked signature chain, re-signed
+// chunk by chunk with bounded memory. Literal payload hashes checked while
+// streaming, and spooling of bodies that declared none. Errors as the AWS
+// codes the agent's SDK expects.
 //
 // # What it never does
 //

@@ -110,9 +110,9 @@ func FuzzCanonicalRequest(f *testing.F) {
 
 		// Any request: no panic, same answer twice.
 		a := &Auth{Scope: Scope{"20250301", "us-east-1", service}, SignedHeaders: []string{"host", "x-amz-meta-a", "x-amz-meta-b"}, Presigned: presign}
-		for _, normalize := range []bool{false, true} {
-			c1, err1 := canonicalRequest(req, a, UnsignedPayload, normalize)
-			c2, err2 := canonicalRequest(req, a, UnsignedPayload, normalize)
+		for _, d := range []dialect{{}, {true, false}, {false, true}, {true, true}} {
+			c1, err1 := canonicalRequest(req, a, UnsignedPayload, d)
+			c2, err2 := canonicalRequest(req, a, UnsignedPayload, d)
 			if c1 != c2 || (err1 == nil) != (err2 == nil) {
 				t.Fatal("canonicalRequest is not deterministic")
 			}
@@ -161,7 +161,7 @@ func FuzzCanonicalRequest(f *testing.F) {
 			verifyHash = got.PayloadHash
 		}
 		if err := Verify(sr, got, agentCreds.SecretAccessKey, verifyHash, t0); err != nil {
-			c, _ := canonicalRequest(sr, got, verifyHash, false)
+			c, _ := canonicalRequest(sr, got, verifyHash, dialect{})
 			t.Fatalf("Verify refused an SDK-signed request: %v\ncanonical:\n%s\nwire:\n%q", err, c, buf.String())
 		}
 	})

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
 func TestStripRemovesAgentAuthAndKeepsTheRestByteForByte(t *testing.T) {
@@ -220,36 +218,51 @@ func TestSignRefusesQueriesTheSDKWouldSignDifferently(t *testing.T) {
 	}
 }
 
-// botocore and the JS SDK remove dot segments and empty segments from
-// non-S3 paths before encoding them again; aws-sdk-go-v2 does not. Both
-// must verify.
-func TestVerifyAcceptsNormalizedPathSignatures(t *testing.T) {
-	const raw = "/stage//a%20b/./c/../d/"
-	req, _ := http.NewRequest("GET", "https://abc.execute-api.us-east-1.amazonaws.com"+raw, nil)
-	// aws-sdk-go-v2 signs URL.Opaque verbatim when set: give it botocore's
-	// normalized path, send the raw one.
-	norm := req.Clone(context.Background())
-	norm.URL.Opaque = "//" + req.URL.Host + removeDotSegments(raw)
-	if err := v4.NewSigner().SignHTTP(context.Background(), agentCreds, norm, sha256Hex(nil), "execute-api", "us-east-1", t0); err != nil {
-		t.Fatal(err)
+// botocore and the JS SDK v3 remove dot segments and empty segments from
+// non-S3 paths before encoding them again, and collapse every run of white
+// space in a header value; aws-sdk-go-v2 does neither. Each form is signed
+// here by aws-sdk-go-v2 given the other SDKs' canonical input (URL.Opaque
+// is signed verbatim; the header value pre-collapsed), then the raw
+// request is sent with that signature.
+func TestVerifyAcceptsOtherSDKsCanonicalForms(t *testing.T) {
+	cases := []struct {
+		name, url, service string
+		signedPath         string // what botocore would encode again; "" for the raw path
+		meta, signedMeta   string
+		want               string
+	}{
+		{name: "normalized path", url: "https://abc.execute-api.us-east-1.amazonaws.com/stage//a%20b/./c/../d/", service: "execute-api",
+			signedPath: "/stage/a%20b/d/", want: ""},
+		{name: "tab collapsed in a header value", url: "https://bucket.s3.us-east-1.amazonaws.com/k", service: "s3",
+			meta: "a\tb \t c", signedMeta: "a b c", want: ""},
+		{name: "normalized path and collapsed tab", url: "https://bedrock-runtime.us-east-1.amazonaws.com/model/x/../m/invoke", service: "bedrock",
+			signedPath: "/model/m/invoke", meta: "1\t2", signedMeta: "1 2", want: ""},
+		{name: "S3 keys are never normalized", url: "https://bucket.s3.us-east-1.amazonaws.com/a/../b", service: "s3",
+			signedPath: "/b", want: "SignatureDoesNotMatch"},
+		{name: "other white space is not dropped", url: "https://bucket.s3.us-east-1.amazonaws.com/k", service: "s3",
+			meta: "a\tb", signedMeta: "ab", want: "SignatureDoesNotMatch"},
 	}
-	if got := removeDotSegments(raw); got != "/stage/a%20b/d/" {
-		t.Fatalf("removeDotSegments = %q", got)
-	}
-	for _, k := range []string{"Authorization", "X-Amz-Date"} {
-		req.Header.Set(k, norm.Header.Get(k))
-	}
-	if _, err := parseVerify(wire(t, req), t0); err != nil {
-		t.Fatalf("botocore-form signature refused: %v", err)
-	}
-	// S3 keys are not paths: "a/../b" is its own key, never normalized.
-	s3req, _ := http.NewRequest("GET", "https://bucket.s3.us-east-1.amazonaws.com/a/../b", nil)
-	s3norm := s3req.Clone(context.Background())
-	s3norm.URL.Opaque = "//" + s3req.URL.Host + "/b"
-	s3norm.Header.Set("X-Amz-Content-Sha256", UnsignedPayload)
-	sdkSign(t, s3norm, agentCreds, UnsignedPayload, "us-east-1", "s3", t0)
-	s3req.Header = s3norm.Header
-	if _, err := parseVerify(wire(t, s3req), t0); errCode(err) != "SignatureDoesNotMatch" {
-		t.Fatalf("normalized S3 path accepted: %v", err)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", c.url, nil)
+			req.Header.Set("X-Amz-Content-Sha256", UnsignedPayload)
+			if c.meta != "" {
+				req.Header.Set("X-Amz-Meta-V", c.meta)
+			}
+			other := req.Clone(context.Background())
+			if c.signedPath != "" {
+				other.URL.Opaque = "//" + req.URL.Host + c.signedPath
+			}
+			if c.meta != "" {
+				other.Header.Set("X-Amz-Meta-V", c.signedMeta)
+			}
+			sdkSign(t, other, agentCreds, UnsignedPayload, "us-east-1", c.service, t0)
+			for _, k := range []string{"Authorization", "X-Amz-Date"} {
+				req.Header.Set(k, other.Header.Get(k))
+			}
+			if _, err := parseVerify(wire(t, req), t0); errCode(err) != c.want {
+				t.Fatalf("got %v, want %q", err, c.want)
+			}
+		})
 	}
 }

@@ -29,14 +29,25 @@ type lab struct {
 }
 
 func newLab(t *testing.T, upstreamNames []string, mutate func(*Config)) *lab {
+	return newLabWith(t, upstreamNames, mutate, nil, nil)
+}
+
+// newLabWith also takes the gateway's Authn and the upstream's handler
+// (nil: one that echoes what it received).
+func newLabWith(t *testing.T, upstreamNames []string, mutate func(*Config), authn *Authn, upstream http.Handler) *lab {
 	t.Helper()
 	l := &lab{agentCA: newTestCA(t, "gatehouse-test"), logs: &logBuffer{}}
 	public := newTestCA(t, "public-test")
+	if upstream == nil {
+		upstream = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			w.Header().Set("X-Amz-Request-Id", "UP123")
+			fmt.Fprintf(w, "host=%s path=%s body=%d auth=%s", r.Host, r.URL.Path, len(body), r.Header.Get("Authorization"))
+		})
+	}
 	l.upstream = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		l.upstreamN.Add(1)
-		body, _ := io.ReadAll(r.Body)
-		w.Header().Set("X-Amz-Request-Id", "UP123")
-		fmt.Fprintf(w, "host=%s path=%s body=%d auth=%s", r.Host, r.URL.Path, len(body), r.Header.Get("Authorization"))
+		upstream.ServeHTTP(w, r)
 	}))
 	l.upstream.Config.ErrorLog = log.New(io.Discard, "", 0)
 	l.upstream.TLS = &tls.Config{Certificates: []tls.Certificate{*public.leaf(t, upstreamNames...)}}
@@ -47,7 +58,7 @@ func newLab(t *testing.T, upstreamNames []string, mutate func(*Config)) *lab {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	gw, err := New(Options{Config: cfg, Certs: &certSource{ca: l.agentCA, t: t}, Roots: public.pool, Logger: l.logs.logger()})
+	gw, err := New(Options{Config: cfg, Certs: &certSource{ca: l.agentCA, t: t}, Roots: public.pool, Logger: l.logs.logger(), Authn: authn})
 	if err != nil {
 		t.Fatal(err)
 	}

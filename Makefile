@@ -33,8 +33,10 @@ e2e: build
 # Short runs of every fuzz target (longer: FUZZTIME=5m make fuzz).
 FUZZTIME ?= 20s
 fuzz:
-	$(GO) test ./intercept/ -run '^$$' -fuzz FuzzPeekClientHello -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
-	$(GO) test ./ca/ -run '^$$' -fuzz FuzzValidateName -fuzztime $(FUZZTIME) -fuzzminimizetime 1s
+	@set -e; for t in ca:FuzzValidateName intercept:FuzzPeekClientHello \
+	  intercept/sigv4:FuzzParse intercept/sigv4:FuzzCanonicalRequest intercept/sigv4:FuzzChunkResigner \
+	  intercept/identity:FuzzSessionOpen intercept/identity:FuzzParseForm intercept/identity:FuzzVerify; do \
+	  echo "== $$t"; $(GO) test ./$${t%%:*}/ -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s; done
 
 bench: prereqs build
 	$(GO) run ./bench -out BENCHMARKS.md

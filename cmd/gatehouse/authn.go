@@ -56,6 +56,16 @@ func (c *IdentityConfig) validate() error {
 	if len(c.Account) != 12 {
 		errs = append(errs, fmt.Errorf("identity.account: %q is not a 12-digit account id", c.Account))
 	}
+	// NewVerifier checks issuer configs (and reads JWKS files) without
+	// dialling anything.
+	if _, err := identity.NewVerifier(c.Issuers, nil); err != nil {
+		errs = append(errs, fmt.Errorf("identity.issuers: %w", err))
+	}
+	for i, r := range c.Addresses {
+		if err := r.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("identity.addresses[%d]: %w", i, err))
+		}
+	}
 	return errors.Join(errs...)
 }
 

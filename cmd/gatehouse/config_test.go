@@ -42,6 +42,10 @@ intercept:
 		{"bad listen address", "intercept:\n  proxy: {listen: 'gateway:3128'}\n", "proxy.listen"},
 		{"bad log format", "log: {format: xml}\n", "log.format"},
 		{"duplicate key", "data_dir: /a\ndata_dir: /b\n", "duplicate"},
+		{"issuer without audience", "identity:\n  issuers:\n    - url: https://idp.example\n", "identity.issuers"},
+		{"issuer over plain http", "identity:\n  issuers:\n    - url: http://idp.example\n      audiences: [sts.amazonaws.com]\n", "identity.issuers"},
+		{"role that is not a role", "upstream_credentials:\n  roles:\n    - arn: arn:aws:iam::1:user/x\n      groups: [a]\n", "not a role ARN"},
+		{"address rule without identity", "identity:\n  addresses:\n    - cidr: 10.0.0.0/24\n", "identity.addresses[0]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,5 +108,24 @@ func TestServeRefusesHostsTheCACannotIssueFor(t *testing.T) {
 	err := root.Execute()
 	if err == nil || !strings.Contains(err.Error(), `intercept.hosts "example.com"`) || !strings.Contains(err.Error(), "ca init --domains") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// The README's configuration example is a valid config.
+func TestREADMEConfigExampleChecks(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "```yaml\ndata_dir:")
+	if !ok {
+		t.Fatal("README has no yaml config example")
+	}
+	example, _, _ := strings.Cut("data_dir:"+rest, "```")
+	root := newRootCmd()
+	root.SetOut(&bytes.Buffer{})
+	root.SetArgs([]string{"config", "check", writeFile(t, example)})
+	if err := root.Execute(); err != nil {
+		t.Fatalf("README example: %v", err)
 	}
 }

@@ -142,6 +142,9 @@ func (a *Authn) sign(ctx context.Context, out *http.Request, call *Call) *Error 
 		out.Body = call.body
 	}
 	region, service := call.Region, call.Service
+	if region == "" {
+		region = "us-east-1" // global endpoints (s3, sts, iam) sign for us-east-1
+	}
 	mode := call.bodyHash
 	if call.auth != nil {
 		region, service = call.auth.Scope.Region, call.auth.Scope.Service

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -237,5 +238,55 @@ func TestDeclaredHashMismatchNeverReachesUpstreamWhole(t *testing.T) {
 		if s.bodyErr == nil && len(s.body) == len(payload) {
 			t.Fatal("the upstream received the whole unverified body")
 		}
+	}
+}
+
+// Identity by source address: an unsigned call from a configured range is
+// forwarded, signed by Gatehouse for that identity.
+func TestAddressIdentitySignsUnsignedCalls(t *testing.T) {
+	l, up, _ := newAuthnLab(t)
+	l.gw.chain.authn.Addresses = []identity.AddressRule{{CIDR: netip.MustParsePrefix("127.0.0.0/8"), Identity: "legacy-batch", Groups: []string{"batch"}}}
+	r, _ := http.NewRequest("GET", "https://s3.amazonaws.com/bucket/key", nil)
+	resp, err := l.client(t, "s3.amazonaws.com").Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	seen := up.requests()
+	if resp.StatusCode != 200 || len(seen) != 1 || seen[0].accessKey != "GATEWAYKEY" || seen[0].verifyErr != nil {
+		t.Fatalf("status %d, upstream saw %+v (%v)", resp.StatusCode, seen, seen[0].verifyErr)
+	}
+	if logs := l.waitLog(`"msg":"request"`); !strings.Contains(logs, `legacy-batch`) {
+		t.Fatalf("log:\n%s", logs)
+	}
+}
+
+// A static key from `gatehouse keys create` signs like session credentials;
+// revoked, it is refused at the next request.
+func TestStaticKeyThenRevoked(t *testing.T) {
+	l, up, _ := newAuthnLab(t)
+	ks := l.gw.chain.authn.Lookup.Keys
+	info, secret, err := ks.Create("build-bot", []string{"ci"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func() int {
+		r, _ := http.NewRequest("GET", "https://s3.amazonaws.com/bucket/key", nil)
+		sign(t, r, identity.Credentials{AccessKeyID: info.AccessKeyID, SecretAccessKey: secret}, "", "s3", hashOf(""))
+		resp, err := l.client(t, "s3.amazonaws.com").Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := do(); got != 200 || len(up.requests()) != 1 {
+		t.Fatalf("static key: %d, upstream saw %d", got, len(up.requests()))
+	}
+	if err := ks.Revoke(info.AccessKeyID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if got := do(); got != 403 || len(up.requests()) != 1 {
+		t.Fatalf("revoked key: %d, upstream saw %d", got, len(up.requests()))
 	}
 }

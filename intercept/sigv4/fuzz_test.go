@@ -55,6 +55,9 @@ func FuzzParse(f *testing.F) {
 	for _, q := range queries {
 		f.Add("", q, "", "")
 	}
+	for _, r := range otherSDKRequests(f) {
+		f.Add(r.Header.Get("Authorization"), r.URL.RawQuery, r.Header.Get("X-Amz-Date"), "")
+	}
 	f.Add("AWS4-HMAC-SHA256 Credential=/////, SignedHeaders=;, Signature=", "X-Amz-Algorithm=&&;", "2025", "")
 	f.Fuzz(func(t *testing.T, authz, rawQuery, amzDate, date string) {
 		r := &http.Request{Method: "GET", Host: "h", URL: &url.URL{Path: "/", RawQuery: rawQuery}, Header: http.Header{}}
@@ -200,18 +203,23 @@ func validHeaderValue(v string) bool {
 // the re-signed form of a verified prefix of the input, and the whole body
 // only when the whole input verified.
 func FuzzChunkResigner(f *testing.F) {
+	f.Add(docChunkedBody, true) // the S3 documentation's example, with its keys
 	for _, c := range []struct {
 		size, chunk int
 		trailers    []string
 	}{{0, 8, nil}, {40, 16, nil}, {100, 64, nil}, {30, 8, []string{"x-amz-checksum-crc32:AAAAAA=="}}, {0, 8, []string{}}, {20, 7, []string{"x-amz-checksum-sha256:abc", "x-amz-meta-a:b"}}} {
 		body := refEncode(payloadOf(c.size), c.chunk, agentKeys, c.trailers)
-		f.Add(body)
-		f.Add(body[:len(body)/2])
+		f.Add(body, false)
+		f.Add(body[:len(body)/2], false)
 	}
-	f.Add([]byte("0;chunk-signature=" + strings.Repeat("a", 64) + "\r\n\r\n"))
-	f.Fuzz(func(t *testing.T, in []byte) {
-		out, err := io.ReadAll(NewChunkResigner(bytes.NewReader(in), agentKeys, upKeys))
-		prefixes, complete := refResign(in)
+	f.Add([]byte("0;chunk-signature="+strings.Repeat("a", 64)+"\r\n\r\n"), false)
+	f.Fuzz(func(t *testing.T, in []byte, doc bool) {
+		agent := agentKeys
+		if doc {
+			agent = docChunkKeys
+		}
+		out, err := io.ReadAll(NewChunkResigner(bytes.NewReader(in), agent, upKeys))
+		prefixes, complete := refResign(in, agent)
 		if err == nil {
 			if !complete || !bytes.Equal(out, prefixes[len(prefixes)-1]) {
 				t.Fatalf("accepted a body the reference refuses (complete=%v)", complete)
@@ -236,9 +244,9 @@ var refChunkLine = regexp.MustCompile(`^([0-9a-fA-F]{1,16});chunk-signature=([0-
 // refResign walks an agent body along the agent chain and returns the
 // re-signed output expected after each verified chunk (the last one being
 // the whole body when it verified to the end).
-func refResign(in []byte) (prefixes [][]byte, complete bool) {
-	agentDate, upDate := agentKeys.Date.UTC().Format(amzDateFormat), upKeys.Date.UTC().Format(amzDateFormat)
-	agentPrev, upPrev := agentKeys.Seed, upKeys.Seed
+func refResign(in []byte, agent ChunkKeys) (prefixes [][]byte, complete bool) {
+	agentDate, upDate := agent.Date.UTC().Format(amzDateFormat), upKeys.Date.UTC().Format(amzDateFormat)
+	agentPrev, upPrev := agent.Seed, upKeys.Seed
 	var out []byte
 	prefixes = [][]byte{nil}
 	rest := in
@@ -256,7 +264,7 @@ func refResign(in []byte) (prefixes [][]byte, complete bool) {
 			return prefixes, false
 		}
 		data := rest[i+2 : i+2+int(size)]
-		if want := refChunkSig(agentKeys.Key, agentDate, agentKeys.Scope.String(), agentPrev, data); !strings.EqualFold(string(m[2]), want) {
+		if want := refChunkSig(agent.Key, agentDate, agent.Scope.String(), agentPrev, data); !strings.EqualFold(string(m[2]), want) {
 			return prefixes, false
 		} else {
 			agentPrev = want
@@ -276,7 +284,7 @@ func refResign(in []byte) (prefixes [][]byte, complete bool) {
 		if string(rest) == "\r\n" {
 			return append(prefixes, append(append(out, hdr...), "\r\n"...)), true
 		}
-		tail, ok := refTrailers(string(rest), agentDate, upDate, agentPrev, upPrev)
+		tail, ok := refTrailers(string(rest), agent, agentDate, upDate, agentPrev, upPrev)
 		if !ok {
 			return prefixes, false
 		}
@@ -284,7 +292,7 @@ func refResign(in []byte) (prefixes [][]byte, complete bool) {
 	}
 }
 
-func refTrailers(rest, agentDate, upDate, agentPrev, upPrev string) (string, bool) {
+func refTrailers(rest string, agent ChunkKeys, agentDate, upDate, agentPrev, upPrev string) (string, bool) {
 	if len(rest) > maxTrailers+len("x-amz-trailer-signature:")+64+4 {
 		return "", false
 	}
@@ -298,7 +306,7 @@ func refTrailers(rest, agentDate, upDate, agentPrev, upPrev string) (string, boo
 		rest = after
 		if sig, ok := strings.CutPrefix(line, "x-amz-trailer-signature:"); ok {
 			slices.Sort(canon)
-			if rest != "\r\n" || !strings.EqualFold(sig, refTrailerSig(agentKeys.Key, agentDate, agentKeys.Scope.String(), agentPrev, strings.Join(canon, ""))) {
+			if rest != "\r\n" || !strings.EqualFold(sig, refTrailerSig(agent.Key, agentDate, agent.Scope.String(), agentPrev, strings.Join(canon, ""))) {
 				return "", false
 			}
 			tail.WriteString("x-amz-trailer-signature:" + refTrailerSig(upKeys.Key, upDate, upKeys.Scope.String(), upPrev, strings.Join(canon, "")) + "\r\n\r\n")

@@ -1,6 +1,7 @@
 package sigv4
 
 import (
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,4 +40,18 @@ func TestVerifyAcceptsOtherSDKSignatures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// otherSDKRequests reads the requests in testdata/*/*.http.
+func otherSDKRequests(t testing.TB) []*http.Request {
+	files, _ := filepath.Glob("testdata/*/*.http")
+	var rs []*http.Request
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, readRequest(t, string(raw)))
+	}
+	return rs
 }

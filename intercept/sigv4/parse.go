@@ -56,17 +56,20 @@ func (s Scope) String() string {
 // Auth is the agent's signature as the request carries it.
 type Auth struct {
 	AccessKeyID   string
-	Date          time.Time     // X-Amz-Date (header, or query when presigned), else the Date header
-	Scope         Scope         //
-	SignedHeaders []string      // lower case, as listed (sorted, no duplicates)
-	Signature     string        // hex
-	Presigned     bool          //
-	Expires       time.Duration // presigned only (X-Amz-Expires, at most 7 days)
-	SessionToken  string        // X-Amz-Security-Token, header or query
-	// PayloadHash is x-amz-content-sha256 as sent; for a presigned request
-	// without one it is UNSIGNED-PAYLOAD when the scope's service is S3 (the
-	// only service that presigns with it; others sign the body's hash, which
-	// the caller computes); "" when absent.
+	Date          time.Time // X-Amz-Date (header, or query when presigned), else the Date header
+	Scope         Scope
+	SignedHeaders []string // lower case, as listed (sorted, no duplicates)
+	Signature     string   // hex
+	Presigned     bool
+	// Expires is X-Amz-Expires (at most 7 days), presigned only; 15
+	// minutes for a presigned non-S3 request without one.
+	Expires      time.Duration
+	SessionToken string // X-Amz-Security-Token, header or query
+	// PayloadHash is x-amz-content-sha256 as sent (a presigned request may
+	// carry it in the query, as the JS SDK hoists it); for a presigned
+	// request without one it is UNSIGNED-PAYLOAD when the scope's service
+	// is S3 (the only service that presigns with it; others sign the
+	// body's hash, which the caller computes); "" when absent.
 	PayloadHash string
 }
 
@@ -83,13 +86,15 @@ func Parse(r *http.Request) (*Auth, error) {
 	if err != nil {
 		return nil, invalidRequest("The query string is malformed.")
 	}
-	presigned, v2 := false, 0
+	var presigned, v2Key, v2Sig bool
 	for _, p := range pairs {
 		switch p.key {
 		case qAlgorithm, qCredential, qSignature:
 			presigned = true
-		case "AWSAccessKeyId", "Signature":
-			v2++
+		case "AWSAccessKeyId":
+			v2Key = true
+		case "Signature":
+			v2Sig = true
 		default:
 			// Another spelling of an auth parameter is neither ignored
 			// (an upstream might read it) nor guessed at.
@@ -108,7 +113,7 @@ func Parse(r *http.Request) (*Auth, error) {
 		return nil, malformedHeader("more than one Authorization header.")
 	case len(authz) == 1:
 		return parseHeader(r, authz[0])
-	case v2 == 2:
+	case v2Key && v2Sig:
 		return nil, invalidRequest("The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.")
 	}
 	return nil, ErrUnsigned

@@ -11,6 +11,12 @@ command -v "${GO:-go}" >/dev/null || die "no go in PATH: needed to build the OID
 log "building the OIDC issuer"
 (cd "$REPO_ROOT" && "${GO:-go}" build -buildvcs=false -o "$OIDC_BIN" ./deploy/lab/oidc) || die "build of deploy/lab/oidc failed"
 
+# One lab per machine: refuse to tear down one that is running (another
+# test run, a benchmark); leftovers of a crashed one are cleaned up.
+if ip netns list | grep -qw "$NS_GW" && [ -f "$OUT/gatehouse.pid" ] && kill -0 "$(cat "$OUT/gatehouse.pid")" 2>/dev/null \
+   && [ "${LAB_FORCE:-}" != 1 ]; then
+  die "a lab is already up (gatehouse pid $(cat "$OUT/gatehouse.pid")): make lab-down first, or LAB_FORCE=1"
+fi
 "$LAB_ROOT/down.sh" --quiet
 mkdir -p "$OUT"/{pki,minio-certs,minio-data,gw,oidc-certs,tokens}
 mkdir -p -m 700 "$OUT/oidc"

@@ -45,19 +45,21 @@ func runLab(m *testing.M) int {
 		fmt.Println("e2e: build the Go client:", err)
 		return 1
 	}
-	// Tear down on every exit path, an interrupt included.
+	// Tear down on every exit path, an interrupt included (up.sh cleans up
+	// after itself when it fails, and must not take down a lab it refused
+	// to replace).
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	if err := lab.Script(repoRoot, "up.sh"); err != nil {
+		fmt.Println("e2e:", err)
+		return 1
+	}
 	go func() {
 		<-sig
 		labDown()
 		os.Exit(1)
 	}()
 	defer labDown()
-	if err := lab.Script(repoRoot, "up.sh"); err != nil {
-		fmt.Println("e2e:", err)
-		return 1
-	}
 	return m.Run()
 }
 

@@ -18,6 +18,8 @@ if ip netns list | grep -qw "$NS_GW" && [ -f "$OUT/gatehouse.pid" ] && kill -0 "
   die "a lab is already up (gatehouse pid $(cat "$OUT/gatehouse.pid")): make lab-down first, or LAB_FORCE=1"
 fi
 "$LAB_ROOT/down.sh" --quiet
+# A failure from here on leaves nothing behind.
+trap 'status=$?; [ $status = 0 ] || { log "lab-up failed; tearing down"; "$LAB_ROOT/down.sh" --quiet; }; exit $status' EXIT
 mkdir -p "$OUT"/{pki,minio-certs,minio-data,gw,oidc-certs,tokens}
 mkdir -p -m 700 "$OUT/oidc"
 

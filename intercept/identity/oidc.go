@@ -100,6 +100,8 @@ type issuer struct {
 
 	verifier atomic.Pointer[oidc.IDTokenVerifier] // nil until discovery succeeds
 	discover singleflight.Group
+	keys     *remoteKeys      // the discovered JWKS (nil for a jwks_file)
+	now      func() time.Time // the Verifier's clock
 	mu       sync.Mutex
 	failedAt time.Time
 	failErr  error
@@ -109,7 +111,8 @@ type issuer struct {
 // loads their keys. It dials nothing: discovery happens on the first token
 // for an issuer, is cached, and is retried on later tokens if it failed,
 // so Gatehouse starts while an IdP is down. JWKS caching and refetching on
-// an unknown key id (rotation) are go-oidc's RemoteKeySet.
+// an unknown key id (rotation) are remoteKeys, which spaces refetches so
+// forged tokens cannot turn Gatehouse against the IdP.
 //
 // client is the base for the issuers' HTTP clients (nil: a default one);
 // an issuer with a CA bundle gets a copy trusting it. A client without a
@@ -171,7 +174,7 @@ func (v *Verifier) newIssuer(cfg IssuerConfig, base *http.Client) (*issuer, erro
 	if cfg.JWKSFile != "" && cfg.CABundle != "" {
 		return nil, errors.New("ca_bundle has no effect with jwks_file: nothing is fetched")
 	}
-	is := &issuer{cfg: cfg, algs: algs, audiences: slices.Clone(cfg.Audiences)}
+	is := &issuer{cfg: cfg, algs: algs, audiences: slices.Clone(cfg.Audiences), now: func() time.Time { return v.now() }}
 	is.oidcCfg = &oidc.Config{
 		// Audiences are checked here: go-oidc takes only one.
 		SkipClientIDCheck:    true,
@@ -360,7 +363,8 @@ func (is *issuer) discoverNow() (*oidc.IDTokenVerifier, error) {
 	if u, err := url.Parse(meta.JWKSURI); err != nil || u.Scheme != "https" || u.Host == "" {
 		return nil, fmt.Errorf("discover %s: jwks_uri %q is not an https URL", is.cfg.URL, meta.JWKSURI)
 	}
-	keys := oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), is.client), meta.JWKSURI)
+	keys := &remoteKeys{uri: meta.JWKSURI, client: is.client, now: is.now}
+	is.keys = keys
 	return oidc.NewVerifier(is.cfg.URL, recordingKeySet{keys}, is.oidcCfg), nil
 }
 

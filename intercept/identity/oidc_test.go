@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -252,6 +253,10 @@ func TestVerifyAfterIssuerRotatesKeys(t *testing.T) {
 
 	is.addKey("rsa-2", testRSAKey2)
 	is.publish("rsa-2")
+	// Refetches are spaced by minKeyRefresh (forged tokens must not make
+	// Gatehouse hammer the IdP); the rotated key verifies once it passed.
+	clock := time.Now().Add(minKeyRefresh + time.Second)
+	v.now = func() time.Time { return clock }
 	id, err := v.Verify(ctx, is.sign(jose.RS256, "rsa-2", is.claims(map[string]any{"sub": "after-rotation"})))
 	if err != nil {
 		t.Fatalf("token under the new key: %v", err)
@@ -482,5 +487,58 @@ func TestAlgorithmAllowListHoldsInGoOIDC(t *testing.T) {
 	}
 	if _, err := ov.Verify(ctx, is.sign(jose.RS256, "rsa-1", is.claims(nil))); err != nil {
 		t.Errorf("go-oidc refused RS256: %v", err)
+	}
+}
+
+// Forged tokens (unknown key ids, keys the issuer never published) arrive
+// unauthenticated at AssumeRoleWithWebIdentity: they must not make
+// Gatehouse refetch the issuer's JWKS once each.
+func TestForgedTokensDoNotHammerTheIdP(t *testing.T) {
+	is := newTestIssuer(t)
+	v, err := NewVerifier([]IssuerConfig{is.config()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := v.Verify(ctx, is.sign(jose.RS256, "rsa-1", is.claims(nil))); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		forged := signWith(t, jose.RS256, fmt.Sprintf("kid-%d", i), testRSAKey2, is.claims(nil))
+		if _, err := v.Verify(ctx, forged); err == nil {
+			t.Fatal("a forged token verified")
+		}
+	}
+	if n := is.jwksHits.Load(); n > 2 {
+		t.Fatalf("200 forged tokens made Gatehouse fetch the JWKS %d times", n)
+	}
+	// Legitimate tokens still verify from the keys held.
+	if _, err := v.Verify(ctx, is.sign(jose.RS256, "rsa-1", is.claims(nil))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A key the issuer withdrew (say, compromised) stops verifying within
+// maxKeyAge even if no token ever failed under it.
+func TestWithdrawnKeyStopsVerifyingWithinMaxKeyAge(t *testing.T) {
+	is := newTestIssuer(t)
+	v, err := NewVerifier([]IssuerConfig{is.config()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tok := is.sign(jose.RS256, "rsa-1", is.claims(nil))
+	if _, err := v.Verify(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	is.addKey("rsa-2", testRSAKey2)
+	is.publish("rsa-2")
+	if _, err := v.Verify(ctx, tok); err != nil {
+		t.Fatalf("within maxKeyAge the held key still verifies: %v", err)
+	}
+	clock := time.Now().Add(maxKeyAge + time.Minute)
+	v.now = func() time.Time { return clock }
+	if _, err := v.Verify(ctx, tok); err == nil {
+		t.Fatal("a withdrawn key still verifies after maxKeyAge")
 	}
 }

@@ -1,17 +1,33 @@
-// Package intercept moves agents' bytes: it accepts connections on the
-// transparent listener (nftables TPROXY; the accepted socket's local address
-// is the original destination) and on the explicit proxy (CONNECT), peeks
-// the ClientHello, refuses or splices what is not intercepted, terminates
-// TLS with leaves from ca, and runs every request through the chain
-// (chain.go) to the original destination, with upstream TLS verified for
-// the SNI against the system roots plus a configured bundle.
+// Package intercept moves agents' bytes and runs every request through the
+// chain (chain.go), the one place the order of the stages is written down.
 //
-// It never skips upstream verification, never forwards to an address the
-// agent did not dial (transparent) or Gatehouse did not resolve (proxy), and
-// never logs a query string, credential or signature. It calls ca, and in
-// later issues policy and recorder; only cmd/gatehouse imports it.
-//
-//	srv, err := intercept.New(intercept.Options{Config: cfg, Certs: cache, Logger: log})
+//	srv, err := intercept.New(intercept.Options{Config: cfg, Certs: cache, Logger: log, Authn: authn})
 //	if err != nil { ... }
 //	err = srv.Run(ctx) // proxy on cfg.Proxy.Listen, transparent on cfg.Transparent.Listen
+//
+// # What it owns
+//
+// The listeners: the transparent one nftables TPROXY feeds (the accepted
+// socket's local address is the original destination) and the explicit
+// proxy (goproxy parses CONNECT; the tunnel joins the same path). Per
+// connection: the ClientHello peek, intercept / splice / refuse, TLS with
+// the agent from ca's leaves. Per request: admit (Host is the SNI),
+// describe, authenticate (Authn: STS web identity answered here, SigV4
+// verified), the built-in refusal of credential-vending calls, strip and
+// re-sign, forward to the original destination with upstream TLS verified
+// for the SNI, and one log line. One error type (Error) crosses the chain
+// and becomes an AWS-shaped response in writeError.
+//
+// # What it never does
+//
+// It never skips upstream verification, never forwards to an address the
+// agent did not dial (transparent) or Gatehouse did not resolve (proxy),
+// never forwards a call it could not authenticate or sign, and never logs a
+// query string, credential, token or signature.
+//
+// # Who imports it
+//
+// cmd/gatehouse, which wires it from config. It imports ca's leaves through
+// the Certificates interface, and its own sub-packages (identity, sigv4,
+// awscreds); policy and recorder join in issues [3/6] and [4/6].
 package intercept

@@ -2,12 +2,8 @@ package netsetup
 
 import (
 	"errors"
-	"go/parser"
-	"go/token"
 	"net/netip"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -137,27 +133,6 @@ func TestMaskLen(t *testing.T) {
 	} {
 		if ones, ok := maskLen(tt.mask); ones != tt.ones || ok != tt.ok {
 			t.Errorf("maskLen(%x) = %d, %v; want %d, %v", tt.mask, ones, ok, tt.ones, tt.ok)
-		}
-	}
-}
-
-// netsetup sits below cmd/gatehouse and beside everything else: it must
-// not import another Gatehouse package.
-func TestImportsNoGatehousePackage(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		ast, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, imp := range ast.Imports {
-			path, _ := strconv.Unquote(imp.Path.Value)
-			if strings.HasPrefix(path, "github.com/gatehouse/gatehouse") {
-				t.Errorf("%s imports %s", f, path)
-			}
 		}
 	}
 }

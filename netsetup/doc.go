@@ -49,8 +49,11 @@
 // It never touches other nftables tables, ip rules or routes; never turns
 // forwarding off (Down leaves it on, since the host may route the subnet's
 // other traffic, and Status says so); never listens, accepts or dials; and
-// imports no other Gatehouse package. cmd/gatehouse imports it for
-// "gatehouse net up|down|status".
+// imports no other Gatehouse package.
+//
+// # Who imports it
+//
+// cmd/gatehouse, for "gatehouse net up|down|status".
 //
 // # Running it
 //

@@ -1,23 +1,29 @@
 package main
 
 import (
-	"go/build"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
 
 const module = "github.com/gatehouse/gatehouse"
 
-// TestImportWalls keeps the design's walls standing: imports point one way,
-// down the data path.
-func TestImportWalls(t *testing.T) {
+// TestPackageContracts keeps the design's walls standing, in one place for
+// every package: imports point one way, down the data path; each package
+// doc is its contract (what it owns, what it never does, who imports it);
+// and the packages that handle secrets never log or print.
+func TestPackageContracts(t *testing.T) {
 	root, _ := filepath.Abs("../..")
-	// package (relative) → Gatehouse packages it may import (prefixes).
+	// package → Gatehouse packages it may import (a trailing / allows the
+	// package's own sub-packages).
 	allowed := map[string][]string{
-		"ca":                 {"ca/"},
-		"netsetup":           {"netsetup/"},
+		"ca":                 {},
+		"netsetup":           {},
 		"policy":             {"policy/"},
 		"recorder":           {"recorder/"},
 		"intercept":          {"ca", "policy", "recorder", "intercept/"},
@@ -26,28 +32,43 @@ func TestImportWalls(t *testing.T) {
 		"intercept/awscreds": {},
 		"deploy/lab":         {},
 	}
+	silent := map[string]bool{"ca": true, "intercept/identity": true, "intercept/sigv4": true, "intercept/awscreds": true}
 	for pkg, ok := range allowed {
 		t.Run(pkg, func(t *testing.T) {
-			bp, err := build.ImportDir(filepath.Join(root, pkg), 0)
-			if err != nil {
-				t.Fatal(err)
+			files, err := filepath.Glob(filepath.Join(root, pkg, "*.go"))
+			if err != nil || len(files) == 0 {
+				t.Fatalf("no Go files in %s: %v", pkg, err)
 			}
-			if bp.Doc == "" {
-				t.Errorf("package %s has no package doc", pkg)
-			}
-			for _, imp := range bp.Imports {
-				rel, mine := strings.CutPrefix(imp, module+"/")
-				if !mine {
+			var doc strings.Builder
+			fset := token.NewFileSet()
+			for _, name := range files {
+				if strings.HasSuffix(name, "_test.go") {
 					continue
 				}
-				permitted := false
-				for _, p := range ok {
-					if rel == strings.TrimSuffix(p, "/") || strings.HasPrefix(rel, p) {
-						permitted = true
+				f, err := parser.ParseFile(fset, name, nil, parser.ParseComments)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if f.Doc != nil {
+					doc.WriteString(f.Doc.Text())
+				}
+				for _, imp := range f.Imports {
+					path, _ := strconv.Unquote(imp.Path.Value)
+					if silent[pkg] && path == "log" {
+						t.Errorf("%s imports log; %s never logs", name, pkg)
+					}
+					rel, mine := strings.CutPrefix(path, module+"/")
+					if mine && !permitted(rel, ok) {
+						t.Errorf("%s imports %s, which the design forbids", name, rel)
 					}
 				}
-				if !permitted {
-					t.Errorf("%s imports %s, which the design forbids", pkg, rel)
+				if silent[pkg] {
+					noLogging(t, fset, f, pkg)
+				}
+			}
+			for _, section := range []string{"What it owns", "What it never does", "Who imports it"} {
+				if !strings.Contains(doc.String(), section) {
+					t.Errorf("package %s doc lacks %q", pkg, section)
 				}
 			}
 		})
@@ -55,4 +76,39 @@ func TestImportWalls(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "cmd/gatehouse/main.go")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func permitted(rel string, allowed []string) bool {
+	for _, p := range allowed {
+		if rel == strings.TrimSuffix(p, "/") || (strings.HasSuffix(p, "/") && strings.HasPrefix(rel, p)) {
+			return true
+		}
+	}
+	return false
+}
+
+// noLogging fails on calls that would put a secret where people read it:
+// slog's logging calls, fmt.Print*, os.Stdout and os.Stderr.
+func noLogging(t *testing.T, fset *token.FileSet, f *ast.File, pkg string) {
+	ast.Inspect(f, func(n ast.Node) bool {
+		sel, ok := n.(*ast.SelectorExpr)
+		if !ok {
+			return true
+		}
+		x, ok := sel.X.(*ast.Ident)
+		if !ok {
+			return true
+		}
+		name := sel.Sel.Name
+		switch {
+		case x.Name == "slog" && (strings.HasPrefix(name, "Info") || strings.HasPrefix(name, "Warn") ||
+			strings.HasPrefix(name, "Error") || strings.HasPrefix(name, "Debug") || name == "Log" || name == "Default"):
+			t.Errorf("%s: slog.%s: %s never logs", fset.Position(sel.Pos()), name, pkg)
+		case x.Name == "fmt" && strings.HasPrefix(name, "Print"):
+			t.Errorf("%s: fmt.%s: %s never prints", fset.Position(sel.Pos()), name, pkg)
+		case x.Name == "os" && (name == "Stdout" || name == "Stderr"):
+			t.Errorf("%s: os.%s: %s never prints", fset.Position(sel.Pos()), name, pkg)
+		}
+		return true
+	})
 }

@@ -1,8 +1,27 @@
 // Package lab is the lab's contract for Go code (the e2e tests and
-// `make bench`): where its files are, its namespaces and addresses, how to
-// bring it up and down, and how to open sockets inside a namespace. The lab
-// itself is built by the scripts beside this file (up.sh, down.sh, gw.sh),
-// which humans run too.
+// `make bench`).
+//
+//	if err := lab.Script(root, "up.sh"); err != nil { ... }
+//	defer lab.Script(root, "down.sh")
+//	ln, err := lab.Listen(lab.NSAWS, lab.AWSIP2+":443")      // an upstream of the test's own
+//	client := &http.Client{Transport: &http.Transport{DialContext: lab.AgentDial(lab.AWSAddr)}}
+//
+// # What it owns
+//
+// Where the lab's files are, its namespaces and addresses, running its
+// scripts, opening sockets inside a namespace (they stay there for their
+// whole life), the lab's test PKI, and workload tokens from its OIDC
+// issuer (tokens.go). The lab itself is built by the scripts beside this
+// file (up.sh, down.sh, gw.sh), which humans run too.
+//
+// # What it never does
+//
+// It never routes anything outside the machine, and imports no other
+// Gatehouse package: it drives the gateway only through its binary.
+//
+// # Who imports it
+//
+// e2e and bench.
 package lab
 
 import (

@@ -1,15 +1,26 @@
 // Package awscreds chooses the credentials Gatehouse signs an agent's call
-// with upstream: the gateway's own (aws-sdk-go-v2's default chain), or, where
-// config maps the agent to a role, that role assumed with the agent's
-// subject as SourceIdentity and RoleSessionName and its groups as session
-// tags, so AWS's CloudTrail names the agent. Assumed credentials are cached
-// per (role, agent) until near expiry.
-//
-// It never hands credentials to an agent and never logs them. Only
-// intercept's chain imports it.
+// with upstream.
 //
 //	p, err := awscreds.New(ctx, awscreds.Config{Roles: []awscreds.Role{{ARN: arn, Groups: []string{"agents"}}}})
-//	creds, err := p.For(ctx, awscreds.Agent{Subject: "agent-1", Groups: []string{"agents"}})
+//	creds, role, err := p.For(ctx, awscreds.Agent{Subject: "agent-1", Groups: []string{"agents"}})
+//
+// # What it owns
+//
+// The gateway's own credentials (aws-sdk-go-v2's default chain), and the
+// mapping of agents to roles: a matching agent's calls are signed with the
+// role assumed for it, its subject as SourceIdentity and RoleSessionName
+// and its groups as session tags, so AWS's CloudTrail names the agent.
+// Assumed credentials are cached per (role, agent) until near expiry.
+//
+// # What it never does
+//
+// It never hands credentials to an agent, never logs them, and never
+// decides whether a call may happen: it only says which credentials sign it.
+//
+// # Who imports it
+//
+// intercept's chain (the sign stage) and cmd/gatehouse, which builds it
+// from the upstream_credentials config section.
 package awscreds
 
 import (

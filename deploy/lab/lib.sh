@@ -29,7 +29,8 @@ OIDC_ISSUER=https://$OIDC_HOST
 # What AWS expects as the audience of web identity tokens.
 OIDC_AUDIENCE=sts.amazonaws.com
 OIDC_BIN=$OUT/bin/oidc
-# The role agents assume with their token (out/env.oidc).
+# The role agents name with their token (out/env): Gatehouse answers the
+# exchange itself.
 LAB_ROLE_ARN=arn:aws:iam::000000000000:role/gatehouse-agent
 # The role Gatehouse assumes upstream for agents in group admins, at an STS
 # the e2e tests run on AWS_IP2 (it forwards to MinIO's AssumeRole).

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make lab-up: namespaces gh-agent — gh-gw — gh-aws, MinIO and the OIDC
 # issuer with a test public CA in gh-aws, Gatehouse in gh-gw with `net up`,
-# workload tokens, and out/env (static keys) and out/env.oidc (web identity)
+# workload tokens, and out/env for agents (a web identity token, Gatehouse's CA)
 # for agents. Leaves everything running until down.sh.
 source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || die "run as root (network namespaces, nftables)"
@@ -185,6 +185,5 @@ ENV
 }
 # Agents hold a web identity token and Gatehouse's CA, nothing else.
 write_env "$OUT/env" oidc
-write_env "$OUT/env.oidc" oidc
 mkdir -p "$OUT/empty-certs"
-log "lab is up: source $OUT/env; ip netns exec $NS_AGENT /usr/bin/aws s3 ls (web identity: $OUT/env.oidc)"
+log "lab is up: source $OUT/env; ip netns exec $NS_AGENT /usr/bin/aws s3 ls"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # make lab-up: namespaces gh-agent — gh-gw — gh-aws, MinIO and the OIDC
 # issuer with a test public CA in gh-aws, Gatehouse in gh-gw with `net up`,
-# workload tokens, and out/env for agents (a web identity token, Gatehouse's CA)
-# for agents. Leaves everything running until down.sh.
+# workload tokens, and out/env for agents (a web identity token and
+# Gatehouse's CA, nothing else). Leaves everything running until down.sh.
 source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || die "run as root (network namespaces, nftables)"
 [ -x "$GATEHOUSE_BIN" ] || die "no gatehouse binary at $GATEHOUSE_BIN: run 'make build'"

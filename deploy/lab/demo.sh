@@ -6,12 +6,17 @@ trap '"$LAB_ROOT/down.sh"' EXIT
 
 "$LAB_ROOT/up.sh"
 source "$OUT/env"
-agent() { echo; echo "agent\$ $*"; ip netns exec $NS_AGENT "$@"; }
+# A fresh HOME: the CLI caches web-identity sessions in ~/.aws/cli/cache,
+# and every lab has a new gateway key ring.
+mkdir -p "$OUT/agent-home"
+agent() { echo; echo "agent\$ $*"; HOME="$OUT/agent-home" ip netns exec $NS_AGENT "$@"; }
 bucket=$LAB_BUCKET # in the hosts file: the CLI uses virtual-host style
 echo
 echo "== An unmodified AWS CLI in $NS_AGENT, whose default route is Gatehouse ($NS_GW)."
-echo "   It trusts only Gatehouse's CA (AWS_CA_BUNDLE=$AWS_CA_BUNDLE)."
+echo "   It trusts only Gatehouse's CA and holds only a workload OIDC token:"
+env | grep -E '^AWS_(WEB_IDENTITY_TOKEN_FILE|ROLE_ARN|ACCESS_KEY_ID|SECRET_ACCESS_KEY)=' | sed 's/^/     /'
 mark=$(stat -c %s "$OUT/gatehouse.log")
+agent /usr/bin/aws sts get-caller-identity
 agent /usr/bin/aws s3 mb "s3://$bucket"
 head -c 3000000 /dev/urandom > "$OUT/demo.bin"
 agent /usr/bin/aws s3 cp --no-progress "$OUT/demo.bin" "s3://$bucket/demo.bin"
@@ -21,8 +26,13 @@ cmp "$OUT/demo.bin" "$OUT/demo.back" && echo "(downloaded object is byte-identic
 agent /usr/bin/aws s3 rb --force "s3://$bucket"
 
 echo
+echo "== Refused, nothing forwarded: real credentials for the agent, and MinIO's own key used directly."
+agent /usr/bin/aws sts assume-role --role-arn arn:aws:iam::000000000000:role/admin --role-session-name demo || true
+AWS_WEB_IDENTITY_TOKEN_FILE= AWS_ACCESS_KEY_ID=$MINIO_USER AWS_SECRET_ACCESS_KEY=$MINIO_PASSWORD agent /usr/bin/aws s3 ls || true
+
+echo
 echo "== Gatehouse's log for those calls (one JSON line per connection and per request):"
-tail -c +$((mark + 1)) "$OUT/gatehouse.log" | jq -c 'select(.msg == "request") | {mode, sni, dst, method, path, status, bytes_in, bytes_out, duration_ms, verdict}' 2>/dev/null \
+tail -c +$((mark + 1)) "$OUT/gatehouse.log" | jq -c 'select(.msg == "request") | {identity, operation, sni, dst, method, path, status, verdict, code, duration_ms}' 2>/dev/null \
   || tail -c +$((mark + 1)) "$OUT/gatehouse.log"
 
 echo

@@ -25,6 +25,7 @@ func TestPackageContracts(t *testing.T) {
 		"ca":                 {},
 		"netsetup":           {},
 		"policy":             {"policy/"},
+		"policy/approval":    {},
 		"recorder":           {"recorder/"},
 		"intercept":          {"ca", "policy", "recorder", "intercept/"},
 		"intercept/identity": {},

@@ -268,24 +268,21 @@ func (d *describer) params(s *serviceTable, o *op, proto string) map[string]any 
 }
 
 // jsonParams copies the body's top-level members that the operation
-// declares (and that are not sensitive) under their Go field names.
+// declares (and that are not sensitive) under their Go field names. One
+// decoder pass over the whole body; members the operation does not declare
+// are dropped.
 func jsonParams(body []byte, o *op, p map[string]any) {
-	if len(o.body) == 0 || len(bytes.TrimSpace(body)) == 0 {
+	if len(o.body) == 0 || len(body) == 0 {
 		return
 	}
-	var top map[string]json.RawMessage
-	if json.Unmarshal(body, &top) != nil {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var top map[string]any
+	if dec.Decode(&top) != nil {
 		return
 	}
 	for _, m := range o.body {
-		raw, ok := top[m.wire]
-		if !ok || m.secret {
-			continue
-		}
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber()
-		var v any
-		if dec.Decode(&v) == nil && v != nil {
+		if v, ok := top[m.wire]; ok && !m.secret && v != nil {
 			p[m.field] = v
 		}
 	}

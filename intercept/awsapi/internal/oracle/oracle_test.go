@@ -684,4 +684,3 @@ func TestSDKRequests(t *testing.T) {
 		t.Errorf("the oracle covers %d operations, want at least 60", len(seen))
 	}
 }
-

@@ -179,15 +179,21 @@ func (d *describer) urlQuery() url.Values {
 	return d.query
 }
 
+// formBody parses the body as the query protocol's form, as AWS does:
+// only for a POST that says it is one.
 func (d *describer) formBody() url.Values {
 	if !d.fDone {
 		d.fDone = true
-		if len(d.body) > 0 && bytes.IndexByte(d.body, '=') >= 0 {
+		ct := d.r.Header.Get("Content-Type")
+		if len(d.body) > 0 && d.r.Method == http.MethodPost &&
+			len(ct) >= len(formType) && strings.EqualFold(ct[:len(formType)], formType) {
 			d.form, _ = url.ParseQuery(string(d.body))
 		}
 	}
 	return d.form
 }
+
+const formType = "application/x-www-form-urlencoded"
 
 // identify finds the operation in one service's table. The score ranks
 // candidates across tables (and templates within one).
@@ -197,7 +203,9 @@ func (d *describer) identify(s *serviceTable) (*op, int, string) {
 		if o := d.jsonTarget(s); o != nil {
 			return o, 1, "json"
 		}
-		if s.queryCompatible {
+		// A query-compatible service (SQS) also takes the query protocol,
+		// which AWS chooses when there is no X-Amz-Target.
+		if s.queryCompatible && d.r.Header.Get("X-Amz-Target") == "" {
 			if o := d.queryAction(s); o != nil {
 				return o, 1, "query"
 			}

@@ -37,6 +37,8 @@ func (q req) build(t testing.TB) (*http.Request, []byte) {
 	return r, body
 }
 
+var form = map[string]string{"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+
 type want struct {
 	op, action string
 	resources  []string
@@ -189,23 +191,29 @@ var describeCases = []struct {
 		want{op: "UpdateService", action: "ecs:UpdateService"}},
 
 	// Query and ec2query
-	{"sqs legacy query protocol", req{method: "POST", host: "sqs.us-east-1.amazonaws.com", uri: "/", header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"},
+	{"sqs legacy query protocol", req{method: "POST", host: "sqs.us-east-1.amazonaws.com", uri: "/", header: form,
 		body: "Action=SendMessage&Version=2012-11-05&QueueUrl=https%3A%2F%2Fsqs.us-east-1.amazonaws.com%2F123456789012%2Fjobs&MessageBody=hi"},
 		want{op: "SendMessage", action: "sqs:SendMessage", resources: []string{"arn:aws:sqs:us-east-1:123456789012:jobs"}, protocol: "query"}},
-	{"sqs legacy query to the queue's URL", req{method: "POST", host: "sqs.us-east-1.amazonaws.com", uri: "/123456789012/jobs", body: "Action=ReceiveMessage&MaxNumberOfMessages=1"},
+	{"sqs legacy query to the queue's URL", req{method: "POST", host: "sqs.us-east-1.amazonaws.com", uri: "/123456789012/jobs", header: form, body: "Action=ReceiveMessage&MaxNumberOfMessages=1"},
 		want{op: "ReceiveMessage", action: "sqs:ReceiveMessage", resources: []string{"arn:aws:sqs:us-east-1:123456789012:jobs"}}},
 	{"sts by GET query string", req{method: "GET", host: "sts.amazonaws.com", uri: "/?Action=GetCallerIdentity&Version=2011-06-15"},
 		want{op: "GetCallerIdentity", action: "sts:GetCallerIdentity", protocol: "query"}},
-	{"query Action in body and URL must agree", req{method: "POST", host: "iam.amazonaws.com", uri: "/?Action=ListRoles", body: "Action=DeleteRole&RoleName=admin"},
+	{"query Action in body and URL must agree", req{method: "POST", host: "iam.amazonaws.com", uri: "/?Action=ListRoles", header: form, body: "Action=DeleteRole&RoleName=admin"},
 		want{op: "", action: "iam:Unknown"}},
-	{"iam form keeps auth and unknown keys out", req{method: "POST", host: "iam.amazonaws.com", uri: "/",
+	{"iam form keeps auth and unknown keys out", req{method: "POST", host: "iam.amazonaws.com", uri: "/", header: form,
 		body: "Action=DeleteRole&Version=2010-05-08&RoleName=admin&X-Amz-Signature=abc&X-Amz-Credential=AKID&AWSAccessKeyId=AKID&Signature=x&Bogus=1"},
 		want{op: "DeleteRole", action: "iam:DeleteRole", resources: []string{"arn:aws:iam::123456789012:role/admin"}, params: map[string]any{"RoleName": "admin"}}},
-	{"ec2 instance ids in order", req{method: "POST", host: "ec2.us-east-1.amazonaws.com", uri: "/",
+	{"ec2 instance ids in order", req{method: "POST", host: "ec2.us-east-1.amazonaws.com", uri: "/", header: form,
 		body: "Action=StopInstances&Version=2016-11-15&InstanceId.10=i-j&InstanceId.2=i-b&InstanceId.1=i-a"},
 		want{op: "StopInstances", action: "ec2:StopInstances", resources: []string{"arn:aws:ec2:us-east-1:123456789012:instance/i-a", "arn:aws:ec2:us-east-1:123456789012:instance/i-b", "arn:aws:ec2:us-east-1:123456789012:instance/i-j"}, protocol: "ec2query"}},
-	{"ec2 user data is secret", req{method: "POST", host: "ec2.us-east-1.amazonaws.com", uri: "/", body: "Action=RunInstances&ImageId=ami-1&MinCount=1&MaxCount=1&UserData=c2VjcmV0"},
+	{"ec2 user data is secret", req{method: "POST", host: "ec2.us-east-1.amazonaws.com", uri: "/", header: form, body: "Action=RunInstances&ImageId=ami-1&MinCount=1&MaxCount=1&UserData=c2VjcmV0"},
 		want{op: "RunInstances", action: "ec2:RunInstances", resources: []string{"arn:aws:ec2:us-east-1::image/ami-1"}, params: map[string]any{"ImageId": "ami-1", "MinCount": "1", "MaxCount": "1"}}},
+
+	{"a form body that does not say so is not read", req{method: "POST", host: "iam.amazonaws.com", uri: "/", body: "Action=DeleteRole&RoleName=admin"},
+		want{op: "", action: "iam:Unknown"}},
+	{"sqs with a JSON target never falls back to a form", req{method: "POST", host: "sqs.us-east-1.amazonaws.com", uri: "/",
+		header: map[string]string{"X-Amz-Target": "AmazonSQS.Nope", "Content-Type": "application/x-www-form-urlencoded"}, body: "Action=DeleteQueue"},
+		want{op: "", action: "sqs:Unknown"}},
 
 	// Unknown
 	{"unknown service", req{method: "POST", host: "athena.us-east-1.amazonaws.com", service: "athena", uri: "/", header: map[string]string{"X-Amz-Target": "AmazonAthena.StartQueryExecution"}},

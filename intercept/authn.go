@@ -88,6 +88,11 @@ func (a *Authn) authenticate(r *http.Request, call *Call) *Error {
 		}
 	}
 	payloadHash := auth.PayloadHash
+	if call.body != nil && isHexSHA256(payloadHash) && payloadHash != call.bodyHash {
+		// A body the chain read whole (form, JSON) that is not the one the
+		// signature declares.
+		return refuse(http.StatusBadRequest, "XAmzContentSHA256Mismatch", "the body does not match x-amz-content-sha256", nil)
+	}
 	if payloadHash == "" {
 		// No declared hash: the signature covers the body's SHA-256.
 		if call.body == nil {
@@ -240,4 +245,12 @@ func (c *Chain) answerSTS(w *countingWriter, r *http.Request, call *Call, authen
 	}
 	c.complete(w, r, call)
 	return true
+}
+
+func isHexSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
 }

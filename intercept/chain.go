@@ -13,8 +13,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatehouse/gatehouse/intercept/awsapi"
 	"github.com/gatehouse/gatehouse/intercept/identity"
 	"github.com/gatehouse/gatehouse/intercept/sigv4"
+	"github.com/gatehouse/gatehouse/policy"
 )
 
 // Call is one request on its way through the chain.
@@ -29,6 +31,8 @@ type Call struct {
 	// UpstreamRole is the role the call was signed with upstream ("" for
 	// the gateway's own credentials).
 	UpstreamRole string
+	Described    awsapi.Call     // operation, IAM action, resources, parameters
+	Decision     policy.Decision // what policy said
 
 	Verdict      string // forwarded, refused, upstream_error
 	Status       int
@@ -39,6 +43,7 @@ type Call struct {
 
 	form     url.Values // query-protocol body, parsed
 	formBody []byte
+	jsonBody []byte        // JSON-protocol body, read whole for describe
 	body     io.ReadCloser // body to forward when the chain read it (form, spool)
 	bodyHash string        // its SHA-256, or UNSIGNED-PAYLOAD for unsigned S3
 	auth     *sigv4.Auth   // the agent's signature
@@ -55,12 +60,13 @@ func callFrom(ctx context.Context) *Call { c, _ := ctx.Value(callKey{}).(*Call);
 type Chain struct {
 	upstreams *upstreams
 	authn     *Authn // nil: agents' own signatures pass through unverified
+	policy    Decider
 	log       *slog.Logger
 	proxy     *httputil.ReverseProxy
 }
 
-func newChain(u *upstreams, authn *Authn, logger *slog.Logger) *Chain {
-	c := &Chain{upstreams: u, authn: authn, log: logger}
+func newChain(u *upstreams, authn *Authn, decider Decider, logger *slog.Logger) *Chain {
+	c := &Chain{upstreams: u, authn: authn, policy: decider, log: logger}
 	if authn != nil && authn.STS != nil && authn.STS.Report == nil {
 		// The web-identity exchange's outcome goes on the call's log line:
 		// who asked, and why a refusal was a refusal.
@@ -100,11 +106,14 @@ func (c *Chain) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.refuse(cw, r, call, e)
 		return
 	}
-	// describe: what the call is. Service and region from the endpoint,
-	// the operation from a query-protocol form or a JSON target; [3/6] adds
-	// IAM action and resources.
+	// Bodies that name the operation or its resources (query-protocol
+	// forms, JSON-protocol documents) are read whole, capped, first.
 	call.Service, call.Region = describeHost(ci.SNI)
 	if e := readForm(r, call); e != nil {
+		c.refuse(cw, r, call, e)
+		return
+	}
+	if e := readJSON(r, call); e != nil {
 		c.refuse(cw, r, call, e)
 		return
 	}
@@ -125,11 +134,25 @@ func (c *Chain) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	// decide: [3/6] allows, denies or holds. Until then one rule is built
-	// in: calls that vend real AWS credentials never reach AWS.
-	if vendsCredentials[call.Service+":"+call.Operation] {
+	// describe: operation, IAM action, resources and parameters, from
+	// tables generated from AWS's service models.
+	c.describe(r, call)
+	// decide: calls that vend real AWS credentials never reach AWS,
+	// whatever the policy says; then the policy allows, denies or holds.
+	if vendsCredentials[call.Service+":"+call.Operation] || vendsCredentials[call.Described.Action] {
 		c.refuse(cw, r, call, refuse(http.StatusForbidden, code(call, "AccessDenied"),
-			call.Service+":"+call.Operation+" returns AWS credentials, which agents never hold", nil))
+			call.Described.Action+" returns AWS credentials, which agents never hold", nil))
+		return
+	}
+	call.Decision = c.decide(call)
+	switch call.Decision.Effect {
+	case policy.Allow:
+	case policy.Deny:
+		c.refuse(cw, r, call, denied(call, call.Decision))
+		return
+	default: // approve: held calls need the approval store (policy/approval)
+		c.refuse(cw, r, call, refuse(http.StatusForbidden, code(call, "AccessDenied"),
+			"rule "+call.Decision.Rule+" requires approval, and this gateway has no approvals configured", nil))
 		return
 	}
 	// record: [4/6] commits the intent here, before anything leaves.
@@ -273,6 +296,18 @@ func (c *Chain) complete(w *countingWriter, r *http.Request, call *Call) {
 	}
 	if call.Operation != "" {
 		attrs = append(attrs, slog.String("operation", call.Operation))
+	}
+	if a := call.Described.Action; a != "" {
+		attrs = append(attrs, slog.String("action", a))
+		if len(call.Described.Resources) > 0 {
+			attrs = append(attrs, slog.String("resources", resourcesForLog(call.Described.Resources)))
+		}
+	}
+	if d := call.Decision; d.Effect != "" {
+		attrs = append(attrs, slog.String("decision", string(d.Effect)), slog.String("rule", d.Rule))
+		if d.Shadow {
+			attrs = append(attrs, slog.Bool("shadow", true), slog.String("would_be", string(d.WouldBe)))
+		}
 	}
 	if call.Identity != nil {
 		attrs = append(attrs, slog.String("identity", call.Identity.String()))

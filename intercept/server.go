@@ -13,6 +13,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/gatehouse/gatehouse/policy"
 )
 
 // Certificates mints or returns cached leaf certificates for server names
@@ -31,6 +33,9 @@ type Options struct {
 	// own signatures pass through unverified: for measuring interception
 	// alone, never for production.
 	Authn *Authn
+	// Policy decides every authenticated call; nil is policy.Default()
+	// (everything but unidentified calls allowed).
+	Policy Decider
 }
 
 // Server terminates agents' TLS on the transparent and proxy listeners and
@@ -92,7 +97,12 @@ func New(o Options) (*Server, error) {
 	} else if o.Authn.Now == nil {
 		o.Authn.Now = time.Now
 	}
-	s.chain = newChain(s.upstreams, o.Authn, logger)
+	decider := o.Policy
+	if decider == nil {
+		logger.Warn("no policy file: the built-in policy allows every identified call (policy.Default); production ships a file with default: deny")
+		decider = policy.Default()
+	}
+	s.chain = newChain(s.upstreams, o.Authn, decider, logger)
 	s.tlsConf = &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		// HTTP/1.1 only until the chain handles HTTP/2 end to end.

@@ -259,7 +259,7 @@ func TestExplicitProxyFeedsTheSameChain(t *testing.T) {
 	proxy := startProxy(t, l)
 	pu, _ := url.Parse("http://" + proxy)
 	cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: http.ProxyURL(pu), TLSClientConfig: &tls.Config{RootCAs: l.agentCA.pool}}}
-	resp, err := cl.Get(fmt.Sprintf("https://sts.amazonaws.com:%d/", port))
+	resp, err := cl.Get(fmt.Sprintf("https://sts.amazonaws.com:%d/?Action=GetCallerIdentity&Version=2011-06-15", port))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ type Config struct {
 	CA        CAConfig         `yaml:"ca"`
 	Intercept intercept.Config `yaml:"intercept"`
 	Identity  IdentityConfig   `yaml:"identity"`
+	Policy    PolicyConfig     `yaml:"policy"`
 	// UpstreamCredentials are what Gatehouse signs with: its own (the
 	// aws-sdk-go-v2 default chain) or roles assumed per agent.
 	UpstreamCredentials awscreds.Config `yaml:"upstream_credentials"`

@@ -59,7 +59,11 @@ the CA is created in the data dir on first run, the explicit proxy listens on
 			if err != nil {
 				return err
 			}
-			srv, err := intercept.New(intercept.Options{Config: cfg.Intercept, Certs: certs, Logger: log, Authn: authn})
+			decider, err := buildPolicy(cmd.Context(), cfg.Policy, log)
+			if err != nil {
+				return err
+			}
+			srv, err := intercept.New(intercept.Options{Config: cfg.Intercept, Certs: certs, Logger: log, Authn: authn, Policy: decider})
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,120 @@
+package intercept
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/intercept/awsapi"
+	"github.com/gatehouse/gatehouse/policy"
+)
+
+// Decider is the policy in force: a *policy.Engine (a file, reloaded as it
+// changes) or a *policy.Policy (policy.Default() when none is configured).
+type Decider interface {
+	Decide(*policy.Call) policy.Decision
+}
+
+// maxJSONBody caps JSON-protocol bodies, read whole so that the call's
+// resources are known before it is decided (DynamoDB's largest requests,
+// BatchWriteItem, are 16 MB).
+const maxJSONBody = 16 << 20
+
+// readJSON reads a JSON-protocol body (DynamoDB, KMS, Secrets Manager...):
+// its members name the resources policy decides on, so a body too large to
+// read is refused rather than decided without them.
+func readJSON(r *http.Request, call *Call) *Error {
+	if call.body != nil || r.Header.Get("X-Amz-Target") == "" {
+		return nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxJSONBody+1))
+	if err != nil {
+		return refuse(http.StatusBadRequest, "IncompleteBody", "the request body could not be read", err)
+	}
+	if len(b) > maxJSONBody {
+		return refuse(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "a JSON request body over 16 MiB is not accepted", nil)
+	}
+	sum := sha256.Sum256(b)
+	call.jsonBody = b
+	call.bodyHash, call.body = hex.EncodeToString(sum[:]), io.NopCloser(bytes.NewReader(b))
+	return nil
+}
+
+// describe names the call for policy: operation, IAM action, resources and
+// parameters, from the request as the agent sent it.
+func (c *Chain) describe(r *http.Request, call *Call) {
+	region := call.Region
+	if call.auth != nil && call.auth.Scope.Region != "" {
+		region = call.auth.Scope.Region
+	}
+	body := call.formBody
+	if body == nil {
+		body = call.jsonBody
+	}
+	account := ""
+	if c.authn != nil {
+		account = c.authn.Account
+	}
+	call.Described = awsapi.Describe(r, body, call.Service, region, awsapi.Options{Account: account})
+	if call.Described.Operation != "" {
+		call.Operation = call.Described.Operation
+	}
+}
+
+// decide asks the policy about the call and about every further access it
+// needs (a copy reads its source): the strongest effect of them all
+// applies, as IAM requires each of them to be allowed.
+func (c *Chain) decide(call *Call) policy.Decision {
+	d := call.Described
+	pc := &policy.Call{
+		Service: d.Service, Region: d.Region, Operation: d.Operation,
+		Action: d.Action, Resources: d.Resources, Params: d.Params,
+		SourceIP: call.Conn.Client.Addr(), Time: call.Start,
+	}
+	if id := call.Identity; id != nil {
+		pc.Identity = policy.Identity{Issuer: id.Issuer, Subject: id.Subject, Source: id.Source, Groups: id.Groups}
+	}
+	dec := c.policy.Decide(pc)
+	for _, also := range d.AlsoActions {
+		also := also
+		more := *pc
+		more.Action, more.Resources = also.Action, also.Resources
+		if md := c.policy.Decide(&more); rank(md.Effect) > rank(dec.Effect) {
+			dec = md
+		}
+	}
+	return dec
+}
+
+func rank(e policy.Effect) int {
+	switch e {
+	case policy.Deny:
+		return 3
+	case policy.Approve:
+		return 2
+	case policy.Allow:
+		return 1
+	}
+	return 0
+}
+
+// denied is the agent's error for a denied call: AccessDenied in the
+// protocol's shape, naming the rule and the request id (writeError adds it).
+func denied(call *Call, d policy.Decision) *Error {
+	msg := d.Reason
+	if msg == "" {
+		msg = "denied by rule " + d.Rule
+	}
+	return refuse(http.StatusForbidden, code(call, "AccessDenied"), msg+" ("+call.Described.Action+")", nil)
+}
+
+func resourcesForLog(rs []string) string {
+	const max = 5
+	if len(rs) > max {
+		return strings.Join(rs[:max], ",") + ",..."
+	}
+	return strings.Join(rs, ",")
+}

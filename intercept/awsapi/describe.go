@@ -90,7 +90,7 @@ func Describe(r *http.Request, body []byte, service, region string, opts Options
 			c.Protocol = proto
 		}
 	}
-	if best == nil {
+	if best == nil || d.ambiguous(best, c.Protocol) {
 		c.Action = unknown(c.Service)
 		return c
 	}

@@ -215,6 +215,24 @@ var describeCases = []struct {
 		header: map[string]string{"X-Amz-Target": "AmazonSQS.Nope", "Content-Type": "application/x-www-form-urlencoded"}, body: "Action=DeleteQueue"},
 		want{op: "", action: "sqs:Unknown"}},
 
+	// Ambiguous requests: AWS reads one value, which one is not ours to guess.
+	{"s3 two subresources tie", req{method: "GET", host: "s3.us-east-1.amazonaws.com", uri: "/photos?acl&policy"},
+		want{op: "", action: "s3:Unknown"}},
+	{"s3 repeated versionId", req{method: "GET", host: "photos.s3.us-east-1.amazonaws.com", uri: "/a?versionId=1&versionId=2"},
+		want{op: "", action: "s3:Unknown"}},
+	{"eks list query parameter may repeat", req{method: "GET", host: "eks.us-east-1.amazonaws.com", uri: "/clusters?include=a&include=b"},
+		want{op: "ListClusters", action: "eks:ListClusters", params: map[string]any{"Include": []string{"a", "b"}}}},
+	{"iam repeated form key", req{method: "POST", host: "iam.amazonaws.com", uri: "/", header: form, body: "Action=DeleteRole&RoleName=a&RoleName=b"},
+		want{op: "", action: "iam:Unknown"}},
+	{"iam URL and form disagree", req{method: "POST", host: "iam.amazonaws.com", uri: "/?RoleName=a", header: form, body: "Action=DeleteRole&RoleName=b"},
+		want{op: "", action: "iam:Unknown"}},
+	{"dynamodb repeated member, spelled with an escape", req{method: "POST", host: "dynamodb.us-east-1.amazonaws.com", uri: "/", header: map[string]string{"X-Amz-Target": "DynamoDB_20120810.DeleteTable"},
+		body: `{"TableName":"scratch", "Table\u004eame" : "prod"}`},
+		want{op: "", action: "dynamodb:Unknown"}},
+	{"dynamodb nested repeats are the item's business", req{method: "POST", host: "dynamodb.us-east-1.amazonaws.com", uri: "/", header: map[string]string{"X-Amz-Target": "DynamoDB_20120810.PutItem"},
+		body: `{"Item":{"a":{"S":"x"},"b":{"L":[{"S":"a,}"},{"M":{"a":{"S":"\"}"}}}]}},"TableName":"t"}`},
+		want{op: "PutItem", action: "dynamodb:PutItem", resources: []string{"arn:aws:dynamodb:us-east-1:123456789012:table/t"}}},
+
 	// Unknown
 	{"unknown service", req{method: "POST", host: "athena.us-east-1.amazonaws.com", service: "athena", uri: "/", header: map[string]string{"X-Amz-Target": "AmazonAthena.StartQueryExecution"}},
 		want{op: "", action: "athena:Unknown"}},
@@ -370,6 +388,31 @@ func TestTables(t *testing.T) {
 	for _, n := range need {
 		if have[n] == 0 {
 			t.Errorf("no operations for %s", n)
+		}
+	}
+}
+
+func TestRepeatedCopySourceIsAmbiguous(t *testing.T) {
+	r, _ := req{method: "PUT", host: "photos.s3.us-east-1.amazonaws.com", uri: "/a"}.build(t)
+	r.Header["X-Amz-Copy-Source"] = []string{"public/x", "secret/y"}
+	if c := Describe(r, nil, "s3", "us-east-1", Options{}); c.Operation != "" {
+		t.Fatalf("%+v", c)
+	}
+}
+
+func TestDupKeys(t *testing.T) {
+	for body, want := range map[string]bool{
+		`{"a":1,"b":2}`: false,
+		`{"a":1,"a":2}`: true,
+		` { "a" : {"a":1,"a":2} , "b" : [1,{"b":1}] }`: false,
+		`{"a":"}\"","b":1,"a":[]}`:                     true,
+		`{"\u0061":1,"a":2}`:                           true,
+		`[1,2]`:                                        false,
+		`{"a":`:                                        false,
+		``:                                             false,
+	} {
+		if got := dupKeys([]byte(body)); got != want {
+			t.Errorf("dupKeys(%s) = %v, want %v", body, got, want)
 		}
 	}
 }

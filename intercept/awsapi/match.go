@@ -24,7 +24,7 @@ func (d *describer) rest(s *serviceTable) (*op, int) {
 		virtual = d.s3.bucket != ""
 	}
 	var best *op
-	bestScore := -1
+	bestScore, tied := -1, false
 	for i := range s.ops {
 		o := &s.ops[i]
 		if o.method != d.r.Method {
@@ -45,9 +45,21 @@ func (d *describer) rest(s *serviceTable) (*op, int) {
 		score += n
 		// ListBuckets and ListDirectoryBuckets share GET /: the latter is
 		// served only by s3express-control.
-		if score > bestScore || (score == bestScore && d.s3.express && o.name == "ListDirectoryBuckets") {
-			best, bestScore = o, score
+		switch {
+		case score > bestScore:
+			best, bestScore, tied = o, score, false
+		case score == bestScore && o.name == "ListDirectoryBuckets":
+			if d.s3.express {
+				best = o
+			}
+		case score == bestScore:
+			tied = true
 		}
+	}
+	if tied {
+		// Two operations fit equally well (GET /b?acl&policy): AWS
+		// will act as one of them, and which is not ours to guess.
+		return nil, 0
 	}
 	return best, bestScore
 }

@@ -23,6 +23,7 @@ type op struct {
 	query     string   // static literals, sorted, "&"-joined: "list-type=2", "uploads"
 	reqQuery  []string // query keys bound to required members
 	reqHeader []string // lower-case headers bound to required members
+	multi     []string // query keys bound to list members: the only ones that may repeat
 	labels    []member
 	queries   []member
 	body      []member // top-level JSON members (json, restjson) or form keys (query, ec2query)

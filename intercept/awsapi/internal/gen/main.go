@@ -96,6 +96,7 @@ type operation struct {
 	query    string   // static query literals of the template, x-id removed
 	reqQuery []string // query keys bound to required members
 	reqHead  []string // headers bound to required members (canonical form)
+	multi    []string // query keys bound to list members, which may repeat
 	labels   []member
 	queries  []member
 	body     []member // JSON body (json, restjson) or top-level form keys (query, ec2query)
@@ -226,6 +227,7 @@ func read(s service, dir string) (table, error) {
 		}
 		sort.Strings(o.reqQuery)
 		sort.Strings(o.reqHead)
+		sort.Strings(o.multi)
 	}
 	return t, nil
 }
@@ -503,6 +505,9 @@ func readSerializers(t *table, ser *ast.File, opFiles []*ast.File, required map[
 						o.labels = append(o.labels, member{wire: arg, field: field, secret: secret})
 					case "SetQuery", "AddQuery":
 						o.queries = appendOnce(o.queries, member{wire: arg, field: field, secret: secret})
+						if fn == "AddQuery" {
+							o.multi = appendStr(o.multi, arg)
+						}
 						if req[field] {
 							o.reqQuery = appendStr(o.reqQuery, arg)
 						}
@@ -574,6 +579,7 @@ func s3BucketOps(files []*ast.File) map[string]bool {
 
 type shape struct {
 	name   string
+	kind   string                       // smithy.ShapeType…: "ShapeTypeList"
 	traits map[string]map[string]string // trait type → fields
 	refs   []string                     // member targets (vars)
 	member map[string]string            // member var → member name (structs)
@@ -610,6 +616,9 @@ func readSchemas(t *table, sch, client *ast.File, opFiles []*ast.File, required 
 					s := &shape{traits: map[string]map[string]string{}}
 					if cl, ok := c.Args[0].(*ast.CompositeLit); ok {
 						s.name = kv(cl)["Name"]
+					}
+					if k, ok := c.Args[1].(*ast.SelectorExpr); ok {
+						s.kind = k.Sel.Name
 					}
 					for _, a := range c.Args[3:] {
 						name, fields := trait(a)
@@ -745,6 +754,9 @@ func readSchemas(t *table, sch, client *ast.File, opFiles []*ast.File, required 
 			case m.traits["HTTPQuery"] != nil:
 				q := m.traits["HTTPQuery"]["Name"]
 				o.queries = append(o.queries, member{wire: q, field: field, secret: sec})
+				if t := shapes[m.target]; t != nil && (t.kind == "ShapeTypeList" || t.kind == "ShapeTypeSet") {
+					o.multi = appendStr(o.multi, q)
+				}
 				if req[field] {
 					o.reqQuery = appendStr(o.reqQuery, q)
 				}
@@ -970,6 +982,9 @@ func render(tables []table) ([]byte, error) {
 			}
 			if len(o.reqHead) > 0 {
 				fmt.Fprintf(&b, ", reqHeader: %#v", o.reqHead)
+			}
+			if len(o.multi) > 0 {
+				fmt.Fprintf(&b, ", multi: %#v", o.multi)
 			}
 			writeMembers(&b, "labels", o.labels)
 			writeMembers(&b, "queries", o.queries)

@@ -27,9 +27,12 @@
 // package. It never copies credentials into Params: auth query parameters
 // are not input members and are never copied, members the model marks
 // sensitive (or, for modules without a model, whose names say secret) are
-// left out. It never panics on malformed input: what it cannot identify is
-// Operation "" and Action "<service>:Unknown", and what a request does not
-// name yields no resource.
+// left out. It never guesses: a request that matches no operation, or that
+// says two things where AWS reads one (two templates fit equally, a
+// non-list parameter repeats, URL and form disagree, a JSON body repeats a
+// top-level member), is Operation "" and Action "<service>:Unknown"; what
+// a request does not name yields no resource. It never panics on malformed
+// input (FuzzDescribe).
 //
 // # Who imports it
 //

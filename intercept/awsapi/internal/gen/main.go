@@ -860,17 +860,14 @@ func exprName(e ast.Expr) string {
 	case *ast.Ident:
 		return x.Name
 	case *ast.SelectorExpr:
-		if p, ok := x.X.(*ast.Ident); ok && p.Name == "schemas" {
-			return x.Sel.Name
+		// schemas.X in api_op files; other packages' shapes (the
+		// prelude's strings) are named with their package.
+		if p, ok := x.X.(*ast.Ident); ok {
+			if p.Name == "schemas" {
+				return x.Sel.Name
+			}
+			return p.Name + "." + x.Sel.Name
 		}
-		return exprNameSel(x)
-	}
-	return ""
-}
-
-func exprNameSel(x *ast.SelectorExpr) string {
-	if p, ok := x.X.(*ast.Ident); ok {
-		return p.Name + "." + x.Sel.Name
 	}
 	return ""
 }

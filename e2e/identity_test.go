@@ -183,7 +183,12 @@ func TestRefusedCallsReachNothing(t *testing.T) {
 // clock moved by skew.
 func signedGet(t *testing.T, cl *http.Client, creds aws.Credentials, url string, skew time.Duration) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
+	return signedRequest(t, cl, creds, "GET", url, skew)
+}
+
+func signedRequest(t *testing.T, cl *http.Client, creds aws.Credentials, method, url string, skew time.Duration) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
 	emptySHA := hex.EncodeToString(sha256.New().Sum(nil))
 	req.Header.Set("X-Amz-Content-Sha256", emptySHA)
 	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, emptySHA, "s3", "us-east-1", time.Now().Add(skew)); err != nil {

@@ -90,6 +90,7 @@ ip netns exec $NS_AWS env -i PATH=/usr/bin:/bin HOME="$OUT" \
   > "$OUT/oidc.log" 2>&1 &
 echo $! > "$OUT/oidc.pid"
 
+cp "$LAB_ROOT/policy.yaml" "$OUT/policy.yaml"
 cat > "$OUT/gatehouse.yaml" <<YAML
 # Lab config: embedded defaults plus the lab's upstream trust anchor.
 data_dir: $OUT/gw
@@ -101,6 +102,8 @@ intercept:
     listen: "$GW_AGENT_IP:$PROXY_PORT"
   upstream:
     ca_bundle: $pki/public-ca.pem
+policy:
+  file: $OUT/policy.yaml
 identity:
   issuers:
     - url: $OIDC_ISSUER

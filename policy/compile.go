@@ -18,18 +18,23 @@ type Policy struct {
 	shadow bool
 	rules  []rule
 
-	// Rules that can match a call, by the call's service, in file order:
-	// a rule whose action patterns all name a service is listed under
-	// those services only; any other rule is in every list and in anySvc,
-	// which serves the services no rule names.
-	bySvc  map[string][]int32
-	anySvc []int32
+	// Rules that can match a call, by the call's service and the first
+	// character of its action's name (firstBit), in file order. A rule
+	// whose action patterns all name a service is listed under those
+	// services only; any other rule is in every service's lists and in
+	// anySvc, which serves the services no rule names. Decide so looks at
+	// a few dozen of 500 rules.
+	bySvc  map[string]*ruleIndex
+	anySvc *ruleIndex
 }
+
+type ruleIndex [27][]int32 // by firstBit's bit number
 
 // rule is one compiled rule. Omitted matchers are nil and match anything.
 type rule struct {
 	id           string
 	effect       Effect
+	rank         int // effect.rank(), kept: comparing strings costs
 	shadow       bool
 	mask         string
 	minApprovals int
@@ -39,6 +44,7 @@ type rule struct {
 	subjects, issuers, groups []glob
 	sources                   uint8        // sourceOIDC|sourceKey|sourceAddress; 0 = any
 	actions                   []actionGlob // nil: any identified action (not_actions given)
+	firsts                    uint32       // first characters the action patterns' names can start with (firstBit)
 	notActions                []actionGlob
 	resources                 []glob
 	regions                   []glob
@@ -172,6 +178,7 @@ func (c *compiler) rule(s *ruleSpec) rule {
 		c.errorAt(s.pos, "%s: actions or not_actions is required (actions: [\"*\"] for every call)", where)
 	}
 	r.actions = c.actionGlobs(s.actions)
+	r.firsts = firstsOf(r.actions)
 	r.notActions = c.actionGlobs(s.notActions)
 	r.resources = c.globs(s.resources, checkResourcePattern, false)
 	r.regions = c.globs(s.regions, checkRegionPattern, false)
@@ -199,6 +206,7 @@ func (c *compiler) rule(s *ruleSpec) rule {
 		r.cond = c.condition(s.condition)
 	}
 	r.reason = reason(Decision{Effect: r.effect, AppliedRule: r.id})
+	r.rank = r.effect.rank()
 	return r
 }
 
@@ -257,6 +265,39 @@ func compileAction(p string) actionGlob {
 		a.svc = svc
 	}
 	return a
+}
+
+// firstBit maps the first character of an action name (after the colon)
+// to a bit, so that Decide can pass over rules whose action patterns
+// cannot match before running any glob: "s3:Get*" cannot match
+// "s3:PutObject". Letters fold; everything else shares a bit.
+func firstBit(c byte) uint32 {
+	c = lowerByte(c)
+	if 'a' <= c && c <= 'z' {
+		return 1 << (c - 'a')
+	}
+	return 1 << 26
+}
+
+const allFirsts = 1<<27 - 1
+
+// firstsOf is the union of firstBit over what the patterns' names can
+// start with; any pattern whose name starts with a wildcard (and "*", and
+// an omitted actions list) can start with anything. "Unknown" patterns
+// count with their 'u', which is also how unidentified calls are looked up.
+func firstsOf(pats []actionGlob) uint32 {
+	if pats == nil {
+		return allFirsts
+	}
+	var m uint32
+	for _, a := range pats {
+		_, name, _ := strings.Cut(a.src, ":")
+		if a.any || name == "" || name[0] == '*' || name[0] == '?' {
+			return allFirsts
+		}
+		m |= firstBit(name[0])
+	}
+	return m
 }
 
 // condition compiles a rule's CEL condition, reporting CEL's own errors
@@ -331,24 +372,37 @@ func lineOf(s string, line int) string {
 
 // index builds bySvc and anySvc.
 func (p *Policy) index() {
+	var wild []int32
 	named := map[string][]int32{}
 	for i := range p.rules {
-		r := &p.rules[i]
-		svcs, wild := r.services()
-		if wild {
-			p.anySvc = append(p.anySvc, int32(i))
+		svcs, any := p.rules[i].services()
+		if any {
+			wild = append(wild, int32(i))
 			continue
 		}
 		for _, s := range svcs {
 			named[s] = append(named[s], int32(i))
 		}
 	}
-	p.bySvc = make(map[string][]int32, len(named))
+	p.anySvc = p.byFirst(wild)
+	p.bySvc = make(map[string]*ruleIndex, len(named))
 	for s, list := range named {
-		merged := append(slices.Clone(list), p.anySvc...)
+		merged := append(slices.Clone(list), wild...)
 		slices.Sort(merged)
-		p.bySvc[s] = slices.Compact(merged)
+		p.bySvc[s] = p.byFirst(slices.Compact(merged))
 	}
+}
+
+func (p *Policy) byFirst(rules []int32) *ruleIndex {
+	var x ruleIndex
+	for b := range x {
+		for _, i := range rules {
+			if p.rules[i].firsts&(1<<b) != 0 {
+				x[b] = append(x[b], i)
+			}
+		}
+	}
+	return &x
 }
 
 // services lists the services a rule's action patterns name, or says the

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"math/bits"
 	"time"
 )
 
@@ -12,6 +13,7 @@ type evalCtx struct {
 	svc     string // lower-case service prefix of the action
 	unknown bool   // "<service>:Unknown", or an action without a service prefix
 	source  uint8
+	first   uint32      // firstBit of the action's name
 	act     *activation // allocated when a rule first reaches its condition
 }
 
@@ -23,6 +25,10 @@ func (ev *evalCtx) init(c *Call) {
 	}
 	ev.svc = lowerASCII(svc)
 	ev.unknown = !ok || name == "" || equalFoldASCII(name, "Unknown")
+	ev.first = firstBit('u')
+	if !ev.unknown {
+		ev.first = firstBit(name[0])
+	}
 	ev.source = sourceBit(c.Identity.Source)
 }
 
@@ -94,7 +100,7 @@ func (f field) String() string { return fieldNames[f] }
 // for an allow rule, as met for deny and approve rules.
 func (r *rule) check(ev *evalCtx) (miss field, condErr error) {
 	c := ev.c
-	if r.actions != nil && !r.matchAction(r.actions, ev) {
+	if r.firsts&ev.first == 0 || r.actions != nil && !r.matchAction(r.actions, ev) {
 		return fieldActions, nil
 	}
 	if r.notActions != nil {
@@ -200,12 +206,14 @@ func (p *Policy) shadowed(r *rule) bool {
 	return r.shadow || p.shadow && r.effect != Allow
 }
 
-// candidates are the rules that can match a call on service svc.
-func (p *Policy) candidates(svc string) []int32 {
-	if list, ok := p.bySvc[svc]; ok {
-		return list
+// candidates are the rules that can match a call on service svc whose
+// action name starts with first (a firstBit).
+func (p *Policy) candidates(svc string, first uint32) []int32 {
+	x, ok := p.bySvc[svc]
+	if !ok {
+		x = p.anySvc
 	}
-	return p.anySvc
+	return x[bits.TrailingZeros32(first)]
 }
 
 // tally keeps the two results precedence needs while rules are matched in
@@ -223,13 +231,13 @@ func (p *Policy) rank(i int) int {
 	if i < 0 {
 		return 0
 	}
-	return p.rules[i].effect.rank()
+	return p.rules[i].rank
 }
 
 // useful reports whether rule i, if it matched, would change the tally:
 // Decide skips the matchers (and the condition) of rules that cannot.
 func (p *Policy) useful(t *tally, i int, shadowed bool) bool {
-	rk := p.rules[i].effect.rank()
+	rk := p.rules[i].rank
 	if shadowed {
 		return rk > p.rank(t.would)
 	}
@@ -237,7 +245,7 @@ func (p *Policy) useful(t *tally, i int, shadowed bool) bool {
 }
 
 func (p *Policy) add(t *tally, i int, shadowed bool) {
-	rk := p.rules[i].effect.rank()
+	rk := p.rules[i].rank
 	if !shadowed && rk > p.rank(t.enf) {
 		t.enf = i
 	}
@@ -256,7 +264,7 @@ func (p *Policy) Decide(c *Call) Decision {
 	var ev evalCtx
 	ev.init(c)
 	t := newTally()
-	for _, i32 := range p.candidates(ev.svc) {
+	for _, i32 := range p.candidates(ev.svc, ev.first) {
 		i := int(i32)
 		r := &p.rules[i]
 		sh := p.shadowed(r)

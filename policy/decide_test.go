@@ -499,16 +499,27 @@ rules:
   - {id: wild, effect: deny, actions: ["*:Delete*"]}
   - {id: nots, effect: approve, not_actions: ["s3:*"]}
 `)
-	names := func(svc string) []string {
+	names := func(action string) []string {
+		var ev evalCtx
+		ev.init(&Call{Action: action})
 		var out []string
-		for _, i := range p.candidates(svc) {
+		for _, i := range p.candidates(ev.svc, ev.first) {
 			out = append(out, p.rules[i].id)
 		}
 		return out
 	}
-	for svc, want := range map[string]string{"s3": "s3 wild nots", "dynamodb": "ddb wild nots", "sqs": "wild nots"} {
-		if got := strings.Join(names(svc), " "); got != want {
-			t.Errorf("candidates(%s) = %s, want %s", svc, got, want)
+	for action, want := range map[string]string{
+		"s3:GetObject":        "s3 nots",
+		"s3:ListBucket":       "s3 nots",
+		"s3:DeleteObject":     "wild nots",
+		"S3:deleteObject":     "wild nots",
+		"dynamodb:PutItem":    "ddb nots",
+		"dynamodb:DeleteItem": "ddb wild nots",
+		"sqs:DeleteQueue":     "wild nots",
+		"sqs:SendMessage":     "nots",
+	} {
+		if got := strings.Join(names(action), " "); got != want {
+			t.Errorf("candidates for %s = %s, want %s", action, got, want)
 		}
 	}
 }

@@ -29,6 +29,8 @@ type Engine struct {
 
 	statsMu sync.Mutex
 	stats   EngineStats
+
+	onWatch func() // tests: called once Run's watch is in place
 }
 
 // EngineStats is how reloads went.
@@ -132,6 +134,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		if err := w.Add(d); err != nil {
 			return fmt.Errorf("watch policy directory %s: %w", d, err)
 		}
+	}
+	if e.onWatch != nil {
+		e.onWatch()
 	}
 	// Whatever changed between NewEngine and the watch starting.
 	e.reload(true)

@@ -52,7 +52,8 @@ func (es Errors) Unwrap() []error {
 }
 
 const (
-	maxFileSize = 8 << 20 // a 500-rule policy is about 100 KiB
+	maxFileSize = 4 << 20 // a 500-rule policy is about 100 KiB
+	maxNesting  = 256     // of flow collections: goccy's parser is quadratic in it
 	maxErrors   = 50      // then stop: the file is not worth reading further
 	maxNodes    = 1 << 20 // YAML nodes visited, aliases expanded: no billion laughs
 )
@@ -112,7 +113,11 @@ func decodeFile(file string, data []byte) (*fileSpec, Errors) {
 		d.errs = append(d.errs, &Error{File: file, Msg: fmt.Sprintf("file is larger than %d bytes", maxFileSize)})
 		return nil, d.errs
 	}
-	f, err := parser.ParseBytes(data, 0)
+	if line, col, ok := tooDeep(data); !ok {
+		d.errorAt(pos{line, col}, "YAML nested more than %d levels deep", maxNesting)
+		return nil, d.errs
+	}
+	f, err := parse(data)
 	if err != nil {
 		d.syntaxError(err)
 		return nil, d.errs
@@ -134,6 +139,42 @@ func decodeFile(file string, data []byte) (*fileSpec, Errors) {
 	}
 	spec := d.top(body)
 	return spec, d.errs
+}
+
+// parse runs goccy's parser, which must not take the gateway down with
+// it: a panic on some odd input is a load error like any other.
+func parse(data []byte) (f *ast.File, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			f, err = nil, fmt.Errorf("YAML parser failed: %v", r)
+		}
+	}()
+	return parser.ParseBytes(data, 0)
+}
+
+// tooDeep finds where flow collections ([ and {) nest deeper than
+// maxNesting. It counts brackets inside strings and comments as well,
+// which only makes it stricter than it needs to be for files no one
+// writes: a real policy nests three or four levels.
+func tooDeep(data []byte) (line, col int, ok bool) {
+	depth, line, col := 0, 1, 0
+	for _, c := range data {
+		col++
+		switch c {
+		case '\n':
+			line, col = line+1, 0
+		case '[', '{':
+			depth++
+			if depth > maxNesting {
+				return line, col, false
+			}
+		case ']', '}':
+			if depth > 0 {
+				depth--
+			}
+		}
+	}
+	return 0, 0, true
 }
 
 // syntaxError turns goccy's parse error, which carries the token but

@@ -62,6 +62,8 @@ func TestStrictLoadErrors(t *testing.T) {
 		{"two documents", "version: 1\n---\nversion: 1\n", `3:1: more than one YAML document`},
 		{"alias to nothing", head + "  - id: a\n    effect: deny\n    actions: *acts\n", `5:14: `},
 		{"not a mapping", "- a\n", `1:1: policy: want a mapping, got a list`},
+		{"nesting that would make the parser crawl", "version: 1\nrules: " + strings.Repeat("[", 100000) + "\n", `2:264: YAML nested more than 256 levels deep`},
+		{"empty effect", head + "  - id: a\n    effect: \"\"\n    actions: [\"*\"]\n", `4:13: effect: "" is not an effect`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("test.yaml", []byte(tc.src))

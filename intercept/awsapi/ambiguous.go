@@ -116,16 +116,21 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// scanString returns the index after the string starting at b[i] == '"'.
+// scanString returns the index after the string starting at b[i] == '"',
+// and whether its bytes differ from its decoded value: escapes, and
+// non-ASCII bytes (encoding/json turns invalid UTF-8 into U+FFFD, so two
+// different byte strings can decode to one key).
 func scanString(b []byte, i int) (int, bool) {
 	escaped := false
 	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
+		switch c := b[j]; {
+		case c == '\\':
 			escaped = true
 			j++
-		case '"':
+		case c == '"':
 			return j + 1, escaped
+		case c >= 0x80:
+			escaped = true
 		}
 	}
 	return -1, false

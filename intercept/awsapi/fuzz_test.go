@@ -1,6 +1,8 @@
 package awsapi
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -48,4 +50,46 @@ func FuzzDescribe(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzDupKeys holds the hand-written scanner to encoding/json's reading of
+// the same bytes: for any valid JSON, a repeated top-level key is found
+// exactly when the decoder's tokens show one.
+func FuzzDupKeys(f *testing.F) {
+	for _, s := range []string{`{"a":1,"a":2}`, `{"a":{"a":1},"b":[{"a":2}]}`, `{"\u0061":1,"a":2}`, `{"a":"\"}","b":1}`, `[]`, `{}`, "{\"\xff\":1,\"\xfe\":2}"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got := dupKeys(b)
+		if !json.Valid(b) {
+			return
+		}
+		if want := dupKeysReference(b); got != want {
+			t.Fatalf("dupKeys(%q) = %v, encoding/json says %v", b, got, want)
+		}
+	})
+}
+
+func dupKeysReference(b []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return false
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		k := tok.(string)
+		if seen[k] {
+			return true
+		}
+		seen[k] = true
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return false
+		}
+	}
+	return false
 }

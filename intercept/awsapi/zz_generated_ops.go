@@ -2215,7 +2215,7 @@ var services = [...]serviceTable{
 		{name: "TagResource", body: []member{{"ResourceArn", "ResourceArn", false}, {"Tags", "Tags", false}}},
 		{name: "Unsubscribe", body: []member{{"SubscriptionArn", "SubscriptionArn", false}}},
 		{name: "UntagResource", body: []member{{"ResourceArn", "ResourceArn", false}, {"TagKeys", "TagKeys", false}}},
-		{name: "VerifySMSSandboxPhoneNumber", body: []member{{"OneTimePassword", "OneTimePassword", false}}},
+		{name: "VerifySMSSandboxPhoneNumber"},
 	}},
 	{name: "sqs", module: "github.com/aws/aws-sdk-go-v2/service/sqs@v1.53.0", signing: "sqs", iam: "sqs", host: "sqs", protocol: "json", target: "AmazonSQS", queryCompatible: true, version: "2012-11-05", ops: []op{
 		{name: "AddPermission", body: []member{{"AWSAccountIds", "AWSAccountIds", false}, {"Actions", "Actions", false}, {"Label", "Label", false}, {"QueueUrl", "QueueUrl", false}}},
@@ -2399,7 +2399,7 @@ var services = [...]serviceTable{
 		{name: "ValidateCloudConnector", body: []member{{"CloudConnectorId", "CloudConnectorId", false}, {"MaxResults", "MaxResults", false}, {"NextToken", "NextToken", false}}},
 	}},
 	{name: "sts", module: "github.com/aws/aws-sdk-go-v2/service/sts@v1.52.0", signing: "sts", iam: "sts", host: "sts", protocol: "query", target: "", queryCompatible: false, version: "2011-06-15", ops: []op{
-		{name: "AssumeRole", body: []member{{"DurationSeconds", "DurationSeconds", false}, {"ExternalId", "ExternalId", false}, {"MinimumSessionTokenSize", "MinimumSessionTokenSize", false}, {"Policy", "Policy", false}, {"PolicyArns", "PolicyArns", false}, {"ProvidedContexts", "ProvidedContexts", false}, {"RoleArn", "RoleArn", false}, {"RoleSessionName", "RoleSessionName", false}, {"SerialNumber", "SerialNumber", false}, {"SourceIdentity", "SourceIdentity", false}, {"Tags", "Tags", false}, {"TokenCode", "TokenCode", false}, {"TransitiveTagKeys", "TransitiveTagKeys", false}}},
+		{name: "AssumeRole", body: []member{{"DurationSeconds", "DurationSeconds", false}, {"ExternalId", "ExternalId", false}, {"MinimumSessionTokenSize", "MinimumSessionTokenSize", false}, {"Policy", "Policy", false}, {"PolicyArns", "PolicyArns", false}, {"ProvidedContexts", "ProvidedContexts", false}, {"RoleArn", "RoleArn", false}, {"RoleSessionName", "RoleSessionName", false}, {"SerialNumber", "SerialNumber", false}, {"SourceIdentity", "SourceIdentity", false}, {"Tags", "Tags", false}, {"TransitiveTagKeys", "TransitiveTagKeys", false}}},
 		{name: "AssumeRoleWithSAML", body: []member{{"DurationSeconds", "DurationSeconds", false}, {"MinimumSessionTokenSize", "MinimumSessionTokenSize", false}, {"Policy", "Policy", false}, {"PolicyArns", "PolicyArns", false}, {"PrincipalArn", "PrincipalArn", false}, {"RoleArn", "RoleArn", false}}},
 		{name: "AssumeRoleWithWebIdentity", body: []member{{"DurationSeconds", "DurationSeconds", false}, {"MinimumSessionTokenSize", "MinimumSessionTokenSize", false}, {"Policy", "Policy", false}, {"PolicyArns", "PolicyArns", false}, {"ProviderId", "ProviderId", false}, {"RoleArn", "RoleArn", false}, {"RoleSessionName", "RoleSessionName", false}}},
 		{name: "AssumeRoot", body: []member{{"DurationSeconds", "DurationSeconds", false}, {"MinimumSessionTokenSize", "MinimumSessionTokenSize", false}, {"TargetPrincipal", "TargetPrincipal", false}, {"TaskPolicyArn", "TaskPolicyArn", false}}},
@@ -2408,7 +2408,7 @@ var services = [...]serviceTable{
 		{name: "GetCallerIdentity"},
 		{name: "GetDelegatedAccessToken"},
 		{name: "GetFederationToken", body: []member{{"DurationSeconds", "DurationSeconds", false}, {"MinimumSessionTokenSize", "MinimumSessionTokenSize", false}, {"Name", "Name", false}, {"Policy", "Policy", false}, {"PolicyArns", "PolicyArns", false}, {"Tags", "Tags", false}}},
-		{name: "GetSessionToken", body: []member{{"DurationSeconds", "DurationSeconds", false}, {"MinimumSessionTokenSize", "MinimumSessionTokenSize", false}, {"SerialNumber", "SerialNumber", false}, {"TokenCode", "TokenCode", false}}},
+		{name: "GetSessionToken", body: []member{{"DurationSeconds", "DurationSeconds", false}, {"MinimumSessionTokenSize", "MinimumSessionTokenSize", false}, {"SerialNumber", "SerialNumber", false}}},
 		{name: "GetWebIdentityToken", body: []member{{"Audience", "Audience", false}, {"DurationSeconds", "DurationSeconds", false}, {"SigningAlgorithm", "SigningAlgorithm", false}, {"Tags", "Tags", false}}},
 	}},
 }

@@ -358,7 +358,11 @@ func clientOps(files []*ast.File) []string {
 // secretName stands in for the model's sensitive trait where the module
 // carries no model (serializer modules): members whose names say they hold
 // a secret never reach Params.
-var secretName = regexp.MustCompile(`(?i)(password|secret(string|binary|accesskey|key)?$|privatekey|plaintext|userdata|ssecustomerkey|sessiontoken|authtoken|keymaterial|credentials?$)`)
+var secretName = regexp.MustCompile(`(?i)(password|secret(string|binary|accesskey|key)?$|privatekey|plaintext|userdata|ssecustomerkey|sessiontoken|authtoken|tokencode|keymaterial|credentials?$)`)
+
+// authMaterial are members that carry one-time auth codes although the
+// models do not mark them sensitive (STS's MFA TokenCode).
+var authMaterial = map[string]bool{"TokenCode": true, "OneTimePassword": true}
 
 // ---- serializer modules ----
 
@@ -747,7 +751,7 @@ func readSchemas(t *table, sch, client *ast.File, opFiles []*ast.File, required 
 				// not serialized by the SDK (never sent)
 				continue
 			}
-			sec := m.traits["Sensitive"] != nil || secret(m.target)
+			sec := m.traits["Sensitive"] != nil || secret(m.target) || authMaterial[field]
 			switch {
 			case m.traits["HTTPLabel"] != nil:
 				o.labels = append(o.labels, member{wire: m.name, field: field, secret: sec})

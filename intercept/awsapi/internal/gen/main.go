@@ -143,8 +143,13 @@ func main() {
 // cache, downloading it if need be. It runs outside any module so that no
 // go.mod or go.sum is read or written.
 func moduleDir(mod string) (string, error) {
+	dir, err := os.MkdirTemp("", "awsapi-gen-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
 	cmd := exec.Command("go", "mod", "download", "-json", mod)
-	cmd.Dir = os.TempDir()
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -79,18 +79,22 @@ func Describe(r *http.Request, body []byte, service, region string, opts Options
 	d.r, d.body, d.host = r, body, host
 	var best *op
 	var bestSvc *serviceTable
-	bestScore := -1
+	bestScore, tied := -1, false
 	for _, s := range cands {
 		if s == nil {
 			continue
 		}
 		o, score, proto := d.identify(s)
-		if o != nil && score > bestScore {
-			best, bestSvc, bestScore = o, s, score
+		switch {
+		case o == nil:
+		case score > bestScore:
+			best, bestSvc, bestScore, tied = o, s, score, false
 			c.Protocol = proto
+		case score == bestScore:
+			tied = true // both of Bedrock's APIs fit, and the host does not say which
 		}
 	}
-	if best == nil || d.ambiguous(best, c.Protocol) {
+	if best == nil || tied || d.ambiguous(best, c.Protocol) {
 		c.Action = unknown(c.Service)
 		return c
 	}

@@ -261,6 +261,9 @@ func (p *Policy) add(t *tally, i int, shadowed bool) {
 // do not take part: when one would have decided otherwise, the decision
 // says so (Shadow, WouldBe, Rule) and Effect is what the others decided.
 func (p *Policy) Decide(c *Call) Decision {
+	if c == nil {
+		return Decision{Effect: Deny, Rule: DefaultRule, AppliedRule: DefaultRule, Reason: "denied: no call described"}
+	}
 	var ev evalCtx
 	ev.init(c)
 	t := newTally()

@@ -523,3 +523,12 @@ rules:
 		}
 	}
 }
+
+func TestNilCallIsDenied(t *testing.T) {
+	if d := Default().Decide(nil); d.Effect != Deny {
+		t.Errorf("Decide(nil) = %+v", d)
+	}
+	if x := Default().Explain(nil); x.Decision.Effect != Deny {
+		t.Errorf("Explain(nil) = %+v", x.Decision)
+	}
+}

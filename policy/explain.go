@@ -35,6 +35,9 @@ type RuleResult struct {
 
 // Explain decides c like Decide, keeping the reasons.
 func (p *Policy) Explain(c *Call) Explanation {
+	if c == nil {
+		return Explanation{Policy: p.name, Default: p.def, Shadow: p.shadow, Decision: p.Decide(nil)}
+	}
 	x := Explanation{Policy: p.name, Default: p.def, Shadow: p.shadow, Call: *c}
 	var ev evalCtx
 	ev.init(c)

@@ -7,6 +7,11 @@ import (
 
 // Call is the described call: intercept fills it in, policy decides on it.
 // Policy defines it because policy consumes it. Decide never modifies it.
+//
+// Params hold what encoding/json decodes into any (string, float64, bool,
+// nil, []any, map[string]any) and query parameters as string or []string.
+// A json.Number reaches CEL as a string, so numeric comparisons on it fail
+// (closed); decode numbers as float64.
 type Call struct {
 	Identity  Identity       // who
 	Service   string         // "s3"
@@ -14,15 +19,10 @@ type Call struct {
 	Operation string         // SDK operation name, "DeleteBucket"
 	Action    string         // IAM action, "s3:DeleteBucket"; "<service>:Unknown" when unidentified
 	Resources []string       // ARNs, "arn:aws:s3:::prod-x"
-	Params    map[string]any // request parameters (decoded body/query), for conditions; see below
+	Params    map[string]any // request parameters (decoded body/query), for conditions
 	SourceIP  netip.Addr
 	Time      time.Time // when the call arrived; the zero time means "now"
 }
-
-// Params hold what encoding/json decodes into any (string, float64, bool,
-// nil, []any, map[string]any) and query parameters as string or []string.
-// A json.Number reaches CEL as a string, so numeric comparisons on it fail
-// (closed); decode numbers as float64.
 
 // Identity is who makes the call, as intercept's identity stage proved it.
 type Identity struct {

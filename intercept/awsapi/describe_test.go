@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -418,4 +419,51 @@ func TestDupKeys(t *testing.T) {
 			t.Errorf("dupKeys(%s) = %v, want %v", body, got, want)
 		}
 	}
+}
+
+// TestEveryOperationIdentifiesItself builds, for every operation in the
+// tables, the smallest request its protocol allows (the template with its
+// labels filled, its query literals, required query keys and headers; the
+// JSON target; the query Action) and requires Describe to name that
+// operation and no other. Both Bedrock APIs are tried together, as they
+// are when the host does not say which.
+func TestEveryOperationIdentifiesItself(t *testing.T) {
+	label := regexp.MustCompile(`\{[^}]+\}`)
+	n := 0
+	for i := range services {
+		s := &services[i]
+		for _, o := range s.ops {
+			r := &http.Request{Method: "POST", Host: "127.0.0.1", URL: &url.URL{Path: "/"}, Header: http.Header{}}
+			var body []byte
+			switch s.protocol {
+			case "restjson", "restxml":
+				q := url.Values{}
+				if o.query != "" {
+					q, _ = url.ParseQuery(o.query)
+				}
+				for _, k := range o.reqQuery {
+					q.Set(k, "1")
+				}
+				r.Method = o.method
+				r.URL = &url.URL{Path: label.ReplaceAllString(o.path, "x1"), RawQuery: q.Encode()}
+				for _, h := range o.reqHeader {
+					r.Header.Set(h, "a/b")
+				}
+			case "json":
+				r.Header.Set("X-Amz-Target", s.target+"."+o.name)
+			case "query", "ec2query":
+				r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				body = []byte("Action=" + o.name + "&Version=" + s.version)
+			}
+			want := o.name
+			if s.name == "s3" && o.name == "ListDirectoryBuckets" {
+				want = "ListBuckets" // served by s3express-control only; tested above
+			}
+			if c := Describe(r, body, s.signing, "us-east-1", Options{}); c.Operation != want {
+				t.Errorf("%s.%s: %s %s → %q", s.name, o.name, r.Method, r.URL, c.Operation)
+			}
+			n++
+		}
+	}
+	t.Logf("%d operations", n)
 }

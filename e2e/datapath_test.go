@@ -115,10 +115,11 @@ func TestUpstreamCertificateNotValidForSNI(t *testing.T) {
 	up := startUpstream(t, lab.AWSIP2+":443", cert)
 
 	mark := logMark(t)
-	// A signed call, so that it passes authentication and reaches the dial.
+	// A signed call the policy allows (an S3 read), so that it passes
+	// authentication and the decision and reaches the dial.
 	creds := sessionCreds(t, filepath.Join(outDir, "tokens/agent"))
 	toImpostor := agentHTTPTo(t, func(string) string { return lab.AWSIP2 + ":443" })
-	status, body := signedGet(t, toImpostor, creds, "https://impostor.amazonaws.com/bucket/key", 0)
+	status, body := signedGet(t, toImpostor, creds, "https://impostor.s3.amazonaws.com/key", 0)
 	if status != http.StatusBadGateway || !strings.Contains(body, "<Code>ServiceUnavailable</Code>") {
 		t.Fatalf("agent got %d %s, want a 502 AWS error", status, body)
 	}

@@ -71,8 +71,6 @@ type str struct {
 // fileSpec and ruleSpec are the file as written, checked for shape (keys,
 // types) but not yet for meaning (globs, CEL, references).
 type fileSpec struct {
-	version    int64
-	versionPos pos
 	hasVersion bool
 	def        str
 	shadow     bool
@@ -453,15 +451,12 @@ func (d *decoder) top(body ast.Node) *fileSpec {
 	ok := d.mapping(body, "policy", topKeys, func(k str, v ast.Node) {
 		switch k.s {
 		case "version":
-			spec.version, spec.versionPos, spec.hasVersion = d.integer(k, v)
-			if spec.hasVersion && spec.version != 1 {
-				d.errorAt(spec.versionPos, "version: %d is not supported (want 1)", spec.version)
-			}
-			if !spec.hasVersion {
-				spec.hasVersion = true // reported already
+			spec.hasVersion = true // if it is not an integer, that is reported
+			if v, p, ok := d.integer(k, v); ok && v != 1 {
+				d.errorAt(p, "version: %d is not supported (want 1)", v)
 			}
 		case "default":
-			spec.def, _ = d.str(k, v)
+			spec.def = d.strField(k, v)
 		case "shadow":
 			spec.shadow = d.boolean(k, v)
 		case "rules":
@@ -539,9 +534,7 @@ func (d *decoder) ruleField(r *ruleSpec, k str, v ast.Node) {
 	case "mask":
 		r.mask = d.strField(k, v)
 	case "min_approvals":
+		// Not an integer: reported here, and left out of later checks.
 		r.minApprovals, r.minApprovalsPos, r.hasMinApprovals = d.integer(k, v)
-		if !r.hasMinApprovals {
-			r.hasMinApprovals, r.minApprovals = true, 1 // reported already
-		}
 	}
 }

@@ -76,5 +76,5 @@ type Decision struct {
 
 	MaskProfile  string // mask profile named by the rule whose effect applied ("" none)
 	MinApprovals int    // for approve: approvals needed, at least 1
-	Reason       string // short, safe to show the agent: "denied by rule no-prod-deletes"
+	Reason       string // short, safe to show the agent: "denied by rule no-prod-deletes"; never names a shadow rule
 }

@@ -310,8 +310,9 @@ func (p *Policy) decision(t tally) Decision {
 		would, wouldRule = p.rules[t.would].effect, p.rules[t.would].id
 	}
 	if would != d.Effect {
+		// Reason stays the applied rule's: the agent learns nothing of
+		// rules being tried out, and the decision allocates nothing.
 		d.Shadow, d.WouldBe, d.Rule = true, would, wouldRule
-		d.Reason = reason(d)
 	}
 	return d
 }
@@ -322,26 +323,18 @@ var defaultReasons = map[Effect]string{
 	Approve: reason(Decision{Effect: Approve, AppliedRule: DefaultRule}),
 }
 
+// reason is Decision.Reason for an effect applied by a rule or the
+// default; compiled rules keep theirs.
 func reason(d Decision) string {
 	by := "by default"
 	if d.AppliedRule != DefaultRule {
 		by = "by rule " + d.AppliedRule
 	}
-	var s string
 	switch d.Effect {
 	case Deny:
-		s = "denied " + by
+		return "denied " + by
 	case Approve:
-		s = "held for approval " + by
-	default:
-		s = "allowed " + by
+		return "held for approval " + by
 	}
-	if d.Shadow {
-		would := "default"
-		if d.Rule != DefaultRule {
-			would = "rule " + d.Rule
-		}
-		s += " (shadow: " + would + " would " + string(d.WouldBe) + ")"
-	}
-	return s
+	return "allowed " + by
 }

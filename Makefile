@@ -26,6 +26,8 @@ test: prereqs vet build unit e2e
 
 unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
+	# awsapi's oracle: requests built by the real SDK clients of 20 services (its own module)
+	cd intercept/awsapi/internal/oracle && $(GO) test -count=1 ./...
 
 e2e: build
 	GATEHOUSE_E2E=1 $(GO) test -count=1 -timeout 20m -v ./e2e/
@@ -35,7 +37,8 @@ FUZZTIME ?= 20s
 fuzz:
 	@set -e; for t in ca:FuzzValidateName intercept:FuzzPeekClientHello \
 	  intercept/sigv4:FuzzParse intercept/sigv4:FuzzCanonicalRequest intercept/sigv4:FuzzChunkResigner \
-	  intercept/identity:FuzzSessionOpen intercept/identity:FuzzParseForm intercept/identity:FuzzVerify; do \
+	  intercept/identity:FuzzSessionOpen intercept/identity:FuzzParseForm intercept/identity:FuzzVerify \
+	  intercept/awsapi:FuzzDescribe intercept/awsapi:FuzzDupKeys policy:FuzzLoad policy:FuzzMatch; do \
 	  echo "== $$t"; $(GO) test ./$${t%%:*}/ -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s; done
 
 bench: prereqs build

@@ -33,6 +33,7 @@ type Call struct {
 	UpstreamRole string
 	Described    awsapi.Call     // operation, IAM action, resources, parameters
 	Decision     policy.Decision // what policy said
+	ApprovalID   string          // the approval request a held call waited on
 
 	Verdict      string // forwarded, refused, upstream_error
 	Status       int
@@ -61,12 +62,13 @@ type Chain struct {
 	upstreams *upstreams
 	authn     *Authn // nil: agents' own signatures pass through unverified
 	policy    Decider
+	approvals *Approvals // nil: calls policy holds are refused
 	log       *slog.Logger
 	proxy     *httputil.ReverseProxy
 }
 
-func newChain(u *upstreams, authn *Authn, decider Decider, logger *slog.Logger) *Chain {
-	c := &Chain{upstreams: u, authn: authn, policy: decider, log: logger}
+func newChain(u *upstreams, authn *Authn, decider Decider, approvals *Approvals, logger *slog.Logger) *Chain {
+	c := &Chain{upstreams: u, authn: authn, policy: decider, approvals: approvals, log: logger}
 	if authn != nil && authn.STS != nil && authn.STS.Report == nil {
 		// The web-identity exchange's outcome goes on the call's log line:
 		// who asked, and why a refusal was a refusal.
@@ -150,10 +152,11 @@ func (c *Chain) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case policy.Deny:
 		c.refuse(cw, r, call, denied(call, call.Decision))
 		return
-	default: // approve: held calls need the approval store (policy/approval)
-		c.refuse(cw, r, call, refuse(http.StatusForbidden, code(call, "AccessDenied"),
-			"rule "+call.Decision.Rule+" requires approval, and this gateway has no approvals configured", nil))
-		return
+	default: // approve: held until an approver decides
+		if e := c.hold(r.Context(), call); e != nil {
+			c.refuse(cw, r, call, e)
+			return
+		}
 	}
 	// record: [4/6] commits the intent here, before anything leaves.
 	//
@@ -302,6 +305,9 @@ func (c *Chain) complete(w *countingWriter, r *http.Request, call *Call) {
 		if len(call.Described.Resources) > 0 {
 			attrs = append(attrs, slog.String("resources", resourcesForLog(call.Described.Resources)))
 		}
+	}
+	if call.ApprovalID != "" {
+		attrs = append(attrs, slog.String("approval", call.ApprovalID))
 	}
 	if d := call.Decision; d.Effect != "" {
 		attrs = append(attrs, slog.String("decision", string(d.Effect)), slog.String("rule", d.Rule))

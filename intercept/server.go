@@ -36,6 +36,8 @@ type Options struct {
 	// Policy decides every authenticated call; nil is policy.Default()
 	// (everything but unidentified calls allowed).
 	Policy Decider
+	// Approvals holds calls the policy marks approve; nil refuses them.
+	Approvals *Approvals
 }
 
 // Server terminates agents' TLS on the transparent and proxy listeners and
@@ -102,7 +104,10 @@ func New(o Options) (*Server, error) {
 		logger.Warn("no policy file: the built-in policy allows every identified call (policy.Default); production ships a file with default: deny")
 		decider = policy.Default()
 	}
-	s.chain = newChain(s.upstreams, o.Authn, decider, logger)
+	if o.Approvals != nil && o.Approvals.Hold == 0 {
+		o.Approvals.Hold = 20 * time.Second
+	}
+	s.chain = newChain(s.upstreams, o.Authn, decider, o.Approvals, logger)
 	s.tlsConf = &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		// HTTP/1.1 only until the chain handles HTTP/2 end to end.

@@ -26,6 +26,7 @@ type Config struct {
 	Intercept intercept.Config `yaml:"intercept"`
 	Identity  IdentityConfig   `yaml:"identity"`
 	Policy    PolicyConfig     `yaml:"policy"`
+	Approvals ApprovalsConfig  `yaml:"approvals"`
 	// UpstreamCredentials are what Gatehouse signs with: its own (the
 	// aws-sdk-go-v2 default chain) or roles assumed per agent.
 	UpstreamCredentials awscreds.Config `yaml:"upstream_credentials"`
@@ -91,6 +92,7 @@ func (c *Config) applyDefaults() {
 	}
 	c.Intercept = c.Intercept.WithDefaults()
 	c.Identity.applyDefaults()
+	c.approvalsDefaults()
 }
 
 func (c *Config) Validate() error {

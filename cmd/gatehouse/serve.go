@@ -63,7 +63,11 @@ the CA is created in the data dir on first run, the explicit proxy listens on
 			if err != nil {
 				return err
 			}
-			srv, err := intercept.New(intercept.Options{Config: cfg.Intercept, Certs: certs, Logger: log, Authn: authn, Policy: decider})
+			approvals, err := buildApprovals(cmd.Context(), cfg, authn, log)
+			if err != nil {
+				return err
+			}
+			srv, err := intercept.New(intercept.Options{Config: cfg.Intercept, Certs: certs, Logger: log, Authn: authn, Policy: decider, Approvals: approvals})
 			if err != nil {
 				return err
 			}

@@ -72,7 +72,14 @@ openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$
 openssl x509 -req -in "$pki/oidc.csr" -CA "$pki/public-ca.pem" -CAkey "$pki/public-ca.key" -CAcreateserial \
   -days 2 -extfile <(printf 'subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth\n' "$OIDC_HOST") \
   -out "$OUT/oidc-certs/tls.crt" 2>/dev/null
-chmod 600 "$pki/public-ca.key" "$OUT/minio-certs/private.key" "$OUT/oidc-certs/tls.key"
+chmod 600 "$pki/public-ca.key" "$OUT/minio-certs/private.key"
+# The admin API's certificate (approvers reach it at the gateway's address).
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=gatehouse admin" \
+  -keyout "$pki/admin.key" -out "$pki/admin.csr" 2>/dev/null
+openssl x509 -req -in "$pki/admin.csr" -CA "$pki/public-ca.pem" -CAkey "$pki/public-ca.key" -CAcreateserial \
+  -days 2 -extfile <(printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth\n' "$GW_AGENT_IP") \
+  -out "$pki/admin.crt" 2>/dev/null
+chmod 600 "$pki/admin.key" "$OUT/oidc-certs/tls.key"
 
 log "MinIO on $AWS_IP:443 (ns $NS_AWS)"
 ip netns exec $NS_AWS env -i PATH=/usr/bin:/bin HOME="$OUT" \
@@ -104,6 +111,15 @@ intercept:
     ca_bundle: $pki/public-ca.pem
 policy:
   file: $OUT/policy.yaml
+approvals:
+  hold: 3s
+  listen: "$GW_AGENT_IP:9443"
+  cert_file: $pki/admin.crt
+  key_file: $pki/admin.key
+  approver_groups: [admins]
+  webhooks:
+    - url: http://$AWS_IP2:8080/hook
+      format: json
 identity:
   issuers:
     - url: $OIDC_ISSUER

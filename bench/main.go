@@ -1,16 +1,27 @@
-// Command bench is `make bench`: it brings the lab up, measures small
-// DynamoDB-shaped calls from gh-agent to an HTTPS upstream in gh-aws, direct
-// and through Gatehouse (transparent capture), prints a table of absolute
-// figures and ratios to direct, writes BENCHMARKS.md, and tears the lab down.
+// Command bench is `make bench`: it brings the lab up, runs its workloads,
+// prints tables of absolute figures and ratios to direct, writes
+// BENCHMARKS.md, and tears the lab down.
 //
-// Direct and through-Gatehouse runs cross the same namespaces and the same
-// gh-gw forwarding hop; only the port differs (8443 is not captured, 443 is).
+// Workloads (-workloads, comma-separated; default both):
+//
+//   - small: small DynamoDB-shaped calls from gh-agent to an HTTPS upstream
+//     in gh-aws, direct and through Gatehouse (transparent capture). Direct
+//     and through-Gatehouse runs cross the same namespaces and the same gh-gw
+//     forwarding hop; only the port differs (8443 is not captured, 443 is).
+//   - large: one 1 GiB object PUT and GET with aws-sdk-go-v2's S3 client
+//     against MinIO, direct from gh-gw with MinIO's keys and through
+//     Gatehouse from gh-agent with session credentials for the agent's web
+//     identity token, with Gatehouse's RSS sampled during each transfer
+//     (large.go).
 package main
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
@@ -21,20 +32,29 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
 	"github.com/gatehouse/gatehouse/deploy/lab"
 )
 
-const benchHost = "bench.dynamodb.us-east-1.amazonaws.com"
+// benchHost is the name small calls go to (the upstream answers whatever
+// name; this one makes them dynamodb:GetItem to Gatehouse's policy).
+const benchHost = "dynamodb.us-east-1.amazonaws.com"
 
 func main() {
 	out := flag.String("out", "BENCHMARKS.md", "write the results here (empty: stdout only)")
-	dur := flag.Duration("duration", 5*time.Second, "measurement time per run")
-	conc := flag.String("clients", "1,16", "concurrent clients per run, comma-separated")
+	workloads := flag.String("workloads", "small,large", "workloads to run, comma-separated: small, large")
+	dur := flag.Duration("duration", 5*time.Second, "small: measurement time per run")
+	conc := flag.String("clients", "1,16", "small: concurrent clients per run, comma-separated")
+	size := flag.Int64("size", 1<<30, "large: object size in bytes")
+	reps := flag.Int("reps", 3, "large: transfers per upload mode and target (the table gives the median)")
 	flag.Parse()
 	var levels []int
 	for _, f := range strings.Split(*conc, ",") {
@@ -44,33 +64,120 @@ func main() {
 		}
 		levels = append(levels, n)
 	}
-	if err := run(*out, *dur, levels); err != nil {
+	wl := map[string]bool{}
+	for _, w := range strings.Split(*workloads, ",") {
+		w = strings.TrimSpace(w)
+		if w != "small" && w != "large" {
+			log.Fatalf("-workloads: unknown workload %q (small, large)", w)
+		}
+		wl[w] = true
+	}
+	if *size < 1 || *reps < 1 {
+		log.Fatalf("-size %d, -reps %d: both must be positive", *size, *reps)
+	}
+	if err := run(*out, wl, *dur, levels, *size, *reps); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(outFile string, dur time.Duration, levels []int) error {
+func run(outFile string, workloads map[string]bool, dur time.Duration, levels []int, size int64, reps int) error {
 	root, err := os.Getwd()
 	if err != nil {
 		return err
 	}
+	// Gatehouse serves pprof in gh-gw, for a profile when a large-workload
+	// target is missed; serving it costs nothing until it is asked.
+	if os.Getenv("GATEHOUSE_SERVE_ARGS") == "" {
+		os.Setenv("GATEHOUSE_SERVE_ARGS", "--pprof "+pprofAddr)
+	}
+	idle := busyCores(2 * time.Second)
+	start := time.Now()
+	// up.sh refuses to replace a running lab, and cleans up after itself
+	// when it fails: nothing to tear down then.
 	if err := lab.Script(root, "up.sh"); err != nil {
 		return err
 	}
 	defer lab.Script(root, "down.sh")
+	others := startOtherCPU(root)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() { <-sig; lab.Script(root, "down.sh"); os.Exit(1) }()
 
+	var small, large string
+	if workloads["small"] {
+		t0 := time.Now()
+		if small, err = runSmall(root, dur, levels); err != nil {
+			return err
+		}
+		fmt.Print(small)
+		fmt.Fprintf(os.Stderr, "bench: small workload took %s\n", time.Since(t0).Round(time.Second))
+	}
+	if workloads["large"] {
+		t0 := time.Now()
+		if large, err = runLarge(context.Background(), root, size, reps); err != nil {
+			return err
+		}
+		fmt.Print("\n" + large)
+		fmt.Fprintf(os.Stderr, "bench: large workload took %s\n", time.Since(t0).Round(time.Second))
+	}
+	other := others()
+	took := time.Since(start).Round(time.Second)
+	fmt.Fprintf(os.Stderr, "bench: %s with the lab up; %.2f cores busy before it; other processes used %.1f CPU-seconds during it\n", took, idle, other)
+	if outFile == "" {
+		return nil
+	}
+	return os.WriteFile(outFile, []byte(report(small, large, size, took, idle, other)), 0o644)
+}
+
+// busyCores is how many cores the machine keeps busy over d, before the
+// bench starts anything: other work on the machine shows here.
+func busyCores(d time.Duration) float64 {
+	b0 := machineBusy()
+	time.Sleep(d)
+	return (machineBusy() - b0) / d.Seconds()
+}
+
+// startOtherCPU measures the CPU time of everything on the machine but the
+// bench and the lab's daemons: busy time from /proc/stat less the bench's
+// own, its reaped children's, and the daemons' (out/*.pid). The returned
+// func gives it since the call, in CPU seconds.
+func startOtherCPU(root string) func() float64 {
+	pids, _ := filepath.Glob(filepath.Join(lab.Out(root), "*.pid"))
+	ours := func() float64 {
+		t := procCPU(os.Getpid()) + childrenCPU()
+		for _, f := range pids {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				continue
+			}
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				t += procCPU(pid)
+			}
+		}
+		return t
+	}
+	m0, b0, o0 := machineTasks(), machineBusy(), ours()
+	return func() float64 {
+		m, b, o := machineTasks()-m0, machineBusy()-b0, ours()-o0
+		fmt.Fprintf(os.Stderr, "bench: CPU-seconds while the lab was up: machine busy %.1f (user+nice+system %.1f), bench and lab daemons %.1f\n", b, m, o)
+		// Interrupt time spent for the bench's sockets is charged to its
+		// processes here, so the comparison is with all busy time.
+		return max(0, b-o)
+	}
+}
+
+// runSmall measures small calls, direct and through Gatehouse, at each
+// concurrency level.
+func runSmall(root string, dur time.Duration, levels []int) (string, error) {
 	cert, err := lab.PublicLeaf(root, benchHost)
 	if err != nil {
-		return err
+		return "", err
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(dynamoLike), TLSConfig: &tls.Config{Certificates: []tls.Certificate{*cert}}, ErrorLog: log.New(io.Discard, "", 0)}
 	for _, port := range []string{"443", "8443"} {
 		ln, err := lab.Listen(lab.NSAWS, lab.AWSIP2+":"+port)
 		if err != nil {
-			return err
+			return "", err
 		}
 		go srv.ServeTLS(ln, "", "")
 	}
@@ -78,11 +185,18 @@ func run(outFile string, dur time.Duration, levels []int) error {
 
 	publicCA, err := lab.CertPool(filepath.Join(lab.Out(root), "pki/public-ca.pem"))
 	if err != nil {
-		return err
+		return "", err
 	}
 	gatehouseCA, err := lab.CertPool(filepath.Join(lab.Out(root), "gatehouse-ca.pem"))
 	if err != nil {
-		return err
+		return "", err
+	}
+	// Agents sign every call with Gatehouse session credentials (Gatehouse
+	// refuses unsigned calls); the direct runs sign the same way, and their
+	// upstream ignores the signature.
+	creds, err := sessionCreds(context.Background(), lab.AgentDial(lab.AWSAddr), gatehouseCA, filepath.Join(lab.Out(root), "tokens/agent"))
+	if err != nil {
+		return "", err
 	}
 	targets := []struct {
 		name  string
@@ -97,10 +211,10 @@ func run(outFile string, dur time.Duration, levels []int) error {
 		var direct *result
 		for _, tg := range targets {
 			c := agentClient(tg.addr, tg.roots, conc)
-			measure(c, conc, time.Second) // warm up: handshakes, leaf minted, pools filled
-			r := measure(c, conc, dur)
+			measure(c, creds, conc, time.Second) // warm up: handshakes, leaf minted, pools filled
+			r := measure(c, creds, conc, dur)
 			if r.errors > 0 {
-				return fmt.Errorf("%s: %d errors, first: %v", tg.name, r.errors, r.firstErr)
+				return "", fmt.Errorf("%s: %d errors, first: %v", tg.name, r.errors, r.firstErr)
 			}
 			if direct == nil {
 				direct = r
@@ -109,12 +223,7 @@ func run(outFile string, dur time.Duration, levels []int) error {
 			c.CloseIdleConnections()
 		}
 	}
-	table := render(rows)
-	fmt.Print(table)
-	if outFile == "" {
-		return nil
-	}
-	return os.WriteFile(outFile, []byte(report(table)), 0o644)
+	return render(rows), nil
 }
 
 // dynamoLike answers like DynamoDB GetItem: a small JSON body with CRC32.
@@ -126,7 +235,11 @@ func dynamoLike(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, `{"Item":{"pk":{"S":"agent-42"},"sk":{"S":"session#2026-11-26"},"count":{"N":"17"},"payload":{"S":"aGVsbG8gZ2F0ZWhvdXNlIGJlbmNobWFyayBwYXlsb2Fk"}}}`)
 }
 
-var getItem = []byte(`{"TableName":"bench","Key":{"pk":{"S":"agent-42"},"sk":{"S":"session#2026-11-26"}}}`)
+var (
+	getItem     = []byte(`{"TableName":"bench","Key":{"pk":{"S":"agent-42"},"sk":{"S":"session#2026-11-26"}}}`)
+	getItemHash = func() string { h := sha256.Sum256(getItem); return hex.EncodeToString(h[:]) }()
+	signer      = v4.NewSigner()
+)
 
 type result struct {
 	calls    int
@@ -144,7 +257,7 @@ func (r *result) pct(p float64) time.Duration {
 	return r.lat[min(len(r.lat)-1, int(float64(len(r.lat))*p))]
 }
 
-func measure(c *http.Client, conc int, dur time.Duration) *result {
+func measure(c *http.Client, creds aws.Credentials, conc int, dur time.Duration) *result {
 	var mu sync.Mutex
 	res := &result{}
 	deadline := time.Now().Add(dur)
@@ -159,7 +272,7 @@ func measure(c *http.Client, conc int, dur time.Duration) *result {
 			var first error
 			for time.Now().Before(deadline) {
 				t0 := time.Now()
-				err := call(c)
+				err := call(c, creds)
 				if err != nil {
 					errs++
 					if first == nil {
@@ -185,10 +298,15 @@ func measure(c *http.Client, conc int, dur time.Duration) *result {
 	return res
 }
 
-func call(c *http.Client) error {
+// call sends one GetItem, SigV4-signed as aws-sdk-go-v2 signs DynamoDB
+// calls (no X-Amz-Content-Sha256 header: the signature covers the body).
+func call(c *http.Client, creds aws.Credentials) error {
 	req, _ := http.NewRequest("POST", "https://"+benchHost+"/", bytes.NewReader(getItem))
 	req.Header.Set("X-Amz-Target", "DynamoDB_20120810.GetItem")
 	req.Header.Set("Content-Type", "application/x-amz-json-1.0")
+	if err := signer.SignHTTP(req.Context(), creds, req, getItemHash, "dynamodb", "us-east-1", time.Now()); err != nil {
+		return err
+	}
 	resp, err := c.Do(req)
 	if err != nil {
 		return err
@@ -229,7 +347,7 @@ func render(rows []row) string {
 
 func us(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d.Microseconds())/1000) }
 
-func report(table string) string {
+func report(small, large string, size int64, took time.Duration, idle, other float64) string {
 	cpu := "unknown CPU"
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
@@ -239,19 +357,85 @@ func report(table string) string {
 			}
 		}
 	}
-	return fmt.Sprintf(`# Benchmarks
+	var b strings.Builder
+	fmt.Fprintf(&b, `# Benchmarks
 
 Written by `+"`make bench`"+` on %s: %d cores, %s, %s, Linux lab namespaces
-(gh-agent → gh-gw → gh-aws, veth). The client, the upstream (a Go HTTPS
-server answering like DynamoDB GetItem) and Gatehouse share the same cores,
-so absolute figures understate both targets; the ratios are what to read.
-Direct and Gatehouse runs cross the same forwarding hop; only the port
-differs (8443 passes the gateway's forwarding, 443 is captured by TPROXY).
-Both legs are TLS; connections are kept alive; each run measures for a fixed
-time after a warm-up second.
+(gh-agent → gh-gw → gh-aws, veth). The clients, the upstreams and Gatehouse
+share the same cores, so absolute figures understate every target; the
+ratios are what to read. The run took %s with the lab up. Other work on
+the machine: %.2f cores busy in the 2 s before the lab came up, and %.1f
+CPU-seconds of busy time not charged to the bench or the lab's daemons
+while the workloads ran (other processes, kernel threads).
+`, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), cpu, runtime.Version(), took, idle, other)
+	if small != "" {
+		fmt.Fprintf(&b, `
+## Small calls
 
-%s
+The upstream is a Go HTTPS server answering like DynamoDB GetItem. Direct
+and Gatehouse runs cross the same forwarding hop; only the port differs
+(8443 passes the gateway's forwarding, 443 is captured by TPROXY). Every
+call is SigV4-signed with session credentials Gatehouse issued for the
+agent's web identity token, as an agent's SDK signs it (Gatehouse refuses
+unsigned calls; the direct upstream ignores the signature), so the
+Gatehouse rows include verifying the signature, the lab policy's decision
+(agents may call dynamodb:GetItem) and re-signing. Both legs are TLS;
+connections are kept alive; each run measures for a fixed time after a
+warm-up second.
+
+%s`, small)
+	}
+	if large != "" {
+		fmt.Fprintf(&b, `
+## %[1]s PUT and GET
+
+aws-sdk-go-v2's S3 client (the SDK's default HTTP client, path-style, no
+retries, checksums as config.LoadDefaultConfig sets them unless the row
+says otherwise) against MinIO (single drive, TLS) on 10.77.2.2:443. Direct
+dials from gh-gw, whose own traffic is not captured, with MinIO's root
+keys, trusting the lab's public CA. Through Gatehouse it dials from
+gh-agent (captured by TPROXY) with session credentials Gatehouse issued
+for the agent's web identity token, trusting only Gatehouse's CA; it
+crosses one more veth hop and one more TLS leg than direct.
+
+The body is %[2]d bytes from a generator: deterministic pseudo-random
+bytes made as they are read, never held in memory, not seekable,
+ContentLength set. The first column says how the upload went on the wire
+(payload hash, content encoding, trailer, protocol, as the bench saw the
+SDK send it). With the SDK's defaults a non-seekable body goes out as
+aws-chunked STREAMING-UNSIGNED-PAYLOAD-TRAILER in one chunk the size of the
+body, and MinIO refuses chunks over 16 MiB, direct and through Gatehouse
+alike (Gatehouse passes trailer uploads through as they are); that row
+records the refusal as the client saw it. MinIO answers as soon as it has
+read the chunk header and closes the connection, so the client sees its
+400, or a reset of the connection it is still writing, or, through
+Gatehouse, Gatehouse's own 502 when Gatehouse's write upstream is reset
+before it reads MinIO's answer: whichever comes first (the bench tries up
+to three more times for an answer rather than a reset). The two modes
+measured instead: one PutObject with the SDK's checksum set to
+when_required (UNSIGNED-PAYLOAD, the body streams as is), and a multipart
+upload (feature/s3/manager, 16 MiB parts, its default 5 parts in flight)
+whose UploadParts carry the SDK's default aws-chunked trailer upload.
+After each upload GetObject streams the object into SHA-256, compared with
+the generator's; then DeleteObject. Each repetition runs direct, then
+through Gatehouse.
+
+MB/s is 10^6 bytes per second over the whole call (GET: until the body's
+last byte). Each PUT starts after a sync(2), so MinIO's earlier writes are
+not still in writeback. A ratio is the median over repetitions of each
+repetition's ratio (its direct and Gatehouse transfers ran back to back).
+Gatehouse's RSS is VmRSS from /proc/<pid>/status, sampled every 100 ms
+during each transfer (the largest sample over the repetitions), and before
+the first PUT. CPU is CPU time over wall time during the transfers:
+Gatehouse's own (/proc/<pid>/stat) and the whole machine's busy share
+(/proc/stat, all processes and the kernel; %[3]d cores here). The bench
+process's own memory is not Gatehouse's and is not reported.
+
+%[4]s`, sizeName(size), size, runtime.NumCPU(), large)
+	}
+	b.WriteString(`
 Not measured yet (issue [6/6]): peers (squid, mitmproxy, goproxy-bare), new
-connections per second, 1 GiB PUT/GET, idle connections, held calls.
-`, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), cpu, runtime.Version(), table)
+connections per second, idle connections, held calls.
+`)
+	return b.String()
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -71,7 +72,7 @@ func (c *Chain) decide(call *Call) policy.Decision {
 	d := call.Described
 	pc := &policy.Call{
 		Service: d.Service, Region: d.Region, Operation: d.Operation,
-		Action: d.Action, Resources: d.Resources, Params: d.Params,
+		Action: d.Action, Resources: d.Resources, Params: celParams(d.Params),
 		SourceIP: call.Conn.Client.Addr(), Time: call.Start,
 	}
 	if id := call.Identity; id != nil {
@@ -117,4 +118,57 @@ func resourcesForLog(rs []string) string {
 		return strings.Join(rs[:max], ",") + ",..."
 	}
 	return strings.Join(rs, ",")
+}
+
+// celParams gives policy conditions numbers as numbers: awsapi keeps JSON
+// numbers as json.Number (exact), which CEL would see as strings, so a
+// condition like `call.params.Limit > 100` could never hold.
+func celParams(params map[string]any) map[string]any {
+	if !hasNumber(params) {
+		return params
+	}
+	out := make(map[string]any, len(params))
+	for k, v := range params {
+		out[k] = celValue(v)
+	}
+	return out
+}
+
+func celValue(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		if f, err := v.Float64(); err == nil {
+			return f
+		}
+		return v.String()
+	case map[string]any:
+		return celParams(v)
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = celValue(e)
+		}
+		return out
+	}
+	return v
+}
+
+func hasNumber(v any) bool {
+	switch v := v.(type) {
+	case json.Number:
+		return true
+	case map[string]any:
+		for _, e := range v {
+			if hasNumber(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range v {
+			if hasNumber(e) {
+				return true
+			}
+		}
+	}
+	return false
 }

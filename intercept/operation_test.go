@@ -1,6 +1,7 @@
 package intercept
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -57,5 +58,20 @@ func TestOperation(t *testing.T) {
 				t.Errorf("%s:%s is not listed as credential-vending", tt.service, got)
 			}
 		})
+	}
+}
+
+func TestCELParamsTurnJSONNumbersIntoNumbers(t *testing.T) {
+	in := map[string]any{"Limit": json.Number("250"), "Key": map[string]any{"n": map[string]any{"N": "5"}}, "List": []any{json.Number("1.5")}, "Name": "t"}
+	out := celParams(in)
+	if out["Limit"] != 250.0 || out["List"].([]any)[0] != 1.5 || out["Name"] != "t" {
+		t.Fatalf("%#v", out)
+	}
+	if _, ok := in["Limit"].(json.Number); !ok {
+		t.Fatal("the described call's params were changed")
+	}
+	plain := map[string]any{"Bucket": "b"}
+	if got := celParams(plain); got["Bucket"] != "b" {
+		t.Fatal(got)
 	}
 }

@@ -26,13 +26,18 @@ cmp "$OUT/demo.bin" "$OUT/demo.back" && echo "(downloaded object is byte-identic
 agent /usr/bin/aws s3 rb --force "s3://$bucket"
 
 echo
+echo "== The policy (deploy/lab/policy.yaml) decides every call: deleting a prod-* bucket is refused."
+agent /usr/bin/aws s3 mb s3://prod-x
+agent /usr/bin/aws s3 rb s3://prod-x || true
+
+echo
 echo "== Refused, nothing forwarded: real credentials for the agent, and MinIO's own key used directly."
 agent /usr/bin/aws sts assume-role --role-arn arn:aws:iam::000000000000:role/admin --role-session-name demo || true
 AWS_WEB_IDENTITY_TOKEN_FILE= AWS_ACCESS_KEY_ID=$MINIO_USER AWS_SECRET_ACCESS_KEY=$MINIO_PASSWORD agent /usr/bin/aws s3 ls || true
 
 echo
 echo "== Gatehouse's log for those calls (one JSON line per connection and per request):"
-tail -c +$((mark + 1)) "$OUT/gatehouse.log" | jq -c 'select(.msg == "request") | {identity, operation, sni, dst, method, path, status, verdict, code, duration_ms}' 2>/dev/null \
+tail -c +$((mark + 1)) "$OUT/gatehouse.log" | jq -c 'select(.msg == "request") | {identity, operation, action, resources, decision, rule, status, verdict, code}' 2>/dev/null \
   || tail -c +$((mark + 1)) "$OUT/gatehouse.log"
 
 echo

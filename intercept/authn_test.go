@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse/gatehouse/intercept/awscreds"
 	"github.com/gatehouse/gatehouse/intercept/identity"
 	"github.com/gatehouse/gatehouse/intercept/sigv4"
+	"github.com/gatehouse/gatehouse/policy"
 )
 
 const gatewaySecret = "gateway-secret-key"
@@ -288,5 +289,46 @@ func TestStaticKeyThenRevoked(t *testing.T) {
 	}
 	if got := do(); got != 403 || len(up.requests()) != 1 {
 		t.Fatalf("revoked key: %d, upstream saw %d", got, len(up.requests()))
+	}
+}
+
+// A multi-object delete is decided on the objects it names: a deny on
+// prod-*/* covers DeleteObjects as it covers DeleteObject, and one whose
+// keys cannot be read is refused rather than decided on the bucket alone.
+func TestDeleteObjectsDecidedOnItsKeys(t *testing.T) {
+	p, err := policy.Parse("test.yaml", []byte(`version: 1
+default: allow
+rules:
+  - id: keep-prod-objects
+    effect: deny
+    actions: ["s3:DeleteObject"]
+    resources: ["arn:aws:s3:::prod-*/*"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, body, code string
+		status           int
+	}{
+		{"keys named", `<Delete><Object><Key>a.txt</Key></Object><Object><Key>b/c.txt</Key></Object></Delete>`, "keep-prod-objects", 403},
+		{"keys unreadable", `<Delete><Object><Key>a.txt`, "MalformedXML", 400},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			l, up, creds := newAuthnLab(t)
+			l.gw.chain.policy = p
+			r, _ := http.NewRequest("POST", "https://s3.amazonaws.com/prod-x?delete", strings.NewReader(tt.body))
+			r.Header.Set("Content-Type", "application/xml")
+			sign(t, r, creds, "", "s3", hashOf(tt.body))
+			resp, err := l.client(t, "s3.amazonaws.com").Do(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status || !bytes.Contains(b, []byte(tt.code)) || len(up.requests()) != 0 {
+				t.Fatalf("got %d %s, upstream saw %d", resp.StatusCode, b, len(up.requests()))
+			}
+		})
 	}
 }

@@ -45,6 +45,7 @@ type Call struct {
 	form     url.Values // query-protocol body, parsed
 	formBody []byte
 	jsonBody []byte        // JSON-protocol body, read whole for describe
+	xmlBody  []byte        // S3 multi-object delete XML (unframed), for describe
 	body     io.ReadCloser // body to forward when the chain read it (form, spool)
 	bodyHash string        // its SHA-256, or UNSIGNED-PAYLOAD for unsigned S3
 	auth     *sigv4.Auth   // the agent's signature
@@ -119,6 +120,10 @@ func (c *Chain) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.refuse(cw, r, call, e)
 		return
 	}
+	if e := readS3Delete(r, call); e != nil {
+		c.refuse(cw, r, call, e)
+		return
+	}
 	call.Operation = operation(r, call.Service, call.form)
 	// authenticate: STS's web-identity exchange is answered here (it is
 	// unsigned by design); everything else must carry a SigV4 signature
@@ -144,6 +149,12 @@ func (c *Chain) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if vendsCredentials[call.Service+":"+call.Operation] || vendsCredentials[call.Described.Action] {
 		c.refuse(cw, r, call, refuse(http.StatusForbidden, code(call, "AccessDenied"),
 			call.Described.Action+" returns AWS credentials, which agents never hold", nil))
+		return
+	}
+	if call.Described.Operation == "DeleteObjects" && !namesObjects(call.Described) {
+		// Decided on the bucket alone, a rule on its objects would not
+		// apply: fail closed.
+		c.refuse(cw, r, call, refuse(http.StatusBadRequest, "MalformedXML", "the keys of this multi-object delete could not be read", nil))
 		return
 	}
 	call.Decision = c.decide(call)
@@ -199,6 +210,11 @@ func describeHost(host string) (service, region string) {
 	labels := strings.Split(strings.TrimSuffix(host, ".amazonaws.com"), ".")
 	if len(labels) == 3 && labels[0] == "portal" && labels[1] == "sso" {
 		return "portal.sso", labels[2]
+	}
+	if len(labels) == 3 && labels[1] == "ddb" {
+		// DynamoDB's account-based endpoints, ACCOUNT.ddb.REGION, which
+		// the SDKs use once their credentials name an account.
+		return "dynamodb", labels[2]
 	}
 	for i, l := range labels {
 		if l == "s3" || strings.HasPrefix(l, "s3-") {

@@ -5,8 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/intercept/awsapi"
@@ -44,6 +47,63 @@ func readJSON(r *http.Request, call *Call) *Error {
 	return nil
 }
 
+// maxDeleteBody caps an S3 multi-object delete's body: 1000 keys of up to
+// 1 KiB each, in XML.
+const maxDeleteBody = 4 << 20
+
+// readS3Delete reads a multi-object delete (POST /bucket?delete) whole: the
+// keys it names are the resources policy decides on, so that a rule on
+// arn:aws:s3:::prod-*/* covers DeleteObjects as it covers DeleteObject. The
+// agent's bytes are forwarded as sent; an aws-chunked body is unframed only
+// to read the XML.
+func readS3Delete(r *http.Request, call *Call) *Error {
+	if call.body != nil || call.Service != "s3" || r.Method != http.MethodPost || !r.URL.Query().Has("delete") {
+		return nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxDeleteBody+1))
+	if err != nil {
+		return refuse(http.StatusBadRequest, "IncompleteBody", "the request body could not be read", err)
+	}
+	if len(b) > maxDeleteBody {
+		return refuse(http.StatusBadRequest, "MalformedXML", "a multi-object delete body over 4 MiB is not accepted", nil)
+	}
+	sum := sha256.Sum256(b)
+	call.bodyHash, call.body = hex.EncodeToString(sum[:]), io.NopCloser(bytes.NewReader(b))
+	call.xmlBody = b
+	if strings.Contains(r.Header.Get("Content-Encoding"), "aws-chunked") {
+		if call.xmlBody, err = unchunk(b); err != nil {
+			return refuse(http.StatusBadRequest, "IncompleteBody", "the aws-chunked body could not be read", err)
+		}
+	}
+	return nil
+}
+
+// unchunk returns the payload of an aws-chunked body: each chunk is
+// "hex-size[;extensions]\r\n" data "\r\n", up to a zero-size chunk and
+// its trailers, which are dropped.
+func unchunk(b []byte) ([]byte, error) {
+	var out []byte
+	for {
+		line, rest, ok := bytes.Cut(b, []byte("\r\n"))
+		if !ok {
+			return nil, errors.New("aws-chunked: no chunk header")
+		}
+		sizeHex, _, _ := bytes.Cut(line, []byte(";"))
+		size, err := strconv.ParseUint(string(bytes.TrimSpace(sizeHex)), 16, 31)
+		if err != nil {
+			return nil, fmt.Errorf("aws-chunked: chunk size %q: %w", sizeHex, err)
+		}
+		if size == 0 {
+			return out, nil
+		}
+		if uint64(len(rest)) < size+2 || string(rest[size:size+2]) != "\r\n" {
+			return nil, errors.New("aws-chunked: chunk shorter than its size")
+		}
+		out = append(out, rest[:size]...)
+		b = rest[size+2:]
+	}
+}
+
 // describe names the call for policy: operation, IAM action, resources and
 // parameters, from the request as the agent sent it.
 func (c *Chain) describe(r *http.Request, call *Call) {
@@ -54,6 +114,9 @@ func (c *Chain) describe(r *http.Request, call *Call) {
 	body := call.formBody
 	if body == nil {
 		body = call.jsonBody
+	}
+	if body == nil {
+		body = call.xmlBody
 	}
 	account := ""
 	if c.authn != nil {
@@ -168,6 +231,17 @@ func hasNumber(v any) bool {
 			if hasNumber(e) {
 				return true
 			}
+		}
+	}
+	return false
+}
+
+// namesObjects reports whether a described S3 call names at least one
+// object (an ARN with a key), not just its bucket.
+func namesObjects(d awsapi.Call) bool {
+	for _, r := range d.Resources {
+		if strings.HasPrefix(r, "arn:") && strings.Contains(r[strings.LastIndex(r, ":")+1:], "/") {
+			return true
 		}
 	}
 	return false

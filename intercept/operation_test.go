@@ -75,3 +75,24 @@ func TestCELParamsTurnJSONNumbersIntoNumbers(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+func TestUnchunk(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+		ok             bool
+	}{
+		{"unsigned with trailer", "5\r\nhello\r\n3\r\n!!!\r\n0\r\nx-amz-checksum-crc32:AAAA\r\n\r\n", "hello!!!", true},
+		{"signed chunks", "5;chunk-signature=abc\r\nhello\r\n0;chunk-signature=def\r\n\r\n", "hello", true},
+		{"short chunk", "9\r\nhello\r\n0\r\n\r\n", "", false},
+		{"bad size", "zz\r\nhello\r\n", "", false},
+		{"no terminator", "5\r\nhello\r\n", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := unchunk([]byte(tt.in))
+			if (err == nil) != tt.ok || string(got) != tt.want {
+				t.Fatalf("unchunk = %q, %v", got, err)
+			}
+		})
+	}
+}

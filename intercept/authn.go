@@ -1,16 +1,12 @@
 package intercept
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/intercept/awscreds"
@@ -30,33 +26,6 @@ type Authn struct {
 	SpoolMax  int64  // bodies without a declared hash are hashed up to this size
 	SpoolDir  string
 	Now       func() time.Time
-}
-
-// maxFormBody caps query-protocol bodies, which are read whole to learn
-// the operation (SQS and SNS messages, the largest, are 256 KiB).
-const maxFormBody = 1 << 20
-
-// readForm reads a query-protocol body (a form POST) so that the operation
-// is known before anything else runs; the body is replayed from memory.
-func readForm(r *http.Request, call *Call) *Error {
-	if r.Method != http.MethodPost || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
-		return nil
-	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, maxFormBody+1))
-	if err != nil {
-		return refuse(http.StatusBadRequest, "IncompleteBody", "the request body could not be read", err)
-	}
-	if len(b) > maxFormBody {
-		return refuse(http.StatusRequestEntityTooLarge, "EntityTooLarge", "a form body over 1 MiB is not accepted", nil)
-	}
-	form, err := url.ParseQuery(string(b))
-	if err != nil {
-		return refuse(http.StatusBadRequest, "MalformedQueryString", "the form body is not valid", err)
-	}
-	sum := sha256.Sum256(b)
-	call.form, call.formBody = form, b
-	call.bodyHash, call.body = hex.EncodeToString(sum[:]), io.NopCloser(bytes.NewReader(b))
-	return nil
 }
 
 // authenticate proves who the caller is: a Gatehouse-issued credential and

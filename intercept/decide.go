@@ -1,15 +1,8 @@
 package intercept
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/intercept/awsapi"
@@ -20,88 +13,6 @@ import (
 // changes) or a *policy.Policy (policy.Default() when none is configured).
 type Decider interface {
 	Decide(*policy.Call) policy.Decision
-}
-
-// maxJSONBody caps JSON-protocol bodies, read whole so that the call's
-// resources are known before it is decided (DynamoDB's largest requests,
-// BatchWriteItem, are 16 MB).
-const maxJSONBody = 16 << 20
-
-// readJSON reads a JSON-protocol body (DynamoDB, KMS, Secrets Manager...):
-// its members name the resources policy decides on, so a body too large to
-// read is refused rather than decided without them.
-func readJSON(r *http.Request, call *Call) *Error {
-	if call.body != nil || r.Header.Get("X-Amz-Target") == "" {
-		return nil
-	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, maxJSONBody+1))
-	if err != nil {
-		return refuse(http.StatusBadRequest, "IncompleteBody", "the request body could not be read", err)
-	}
-	if len(b) > maxJSONBody {
-		return refuse(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "a JSON request body over 16 MiB is not accepted", nil)
-	}
-	sum := sha256.Sum256(b)
-	call.jsonBody = b
-	call.bodyHash, call.body = hex.EncodeToString(sum[:]), io.NopCloser(bytes.NewReader(b))
-	return nil
-}
-
-// maxDeleteBody caps an S3 multi-object delete's body: 1000 keys of up to
-// 1 KiB each, in XML.
-const maxDeleteBody = 4 << 20
-
-// readS3Delete reads a multi-object delete (POST /bucket?delete) whole: the
-// keys it names are the resources policy decides on, so that a rule on
-// arn:aws:s3:::prod-*/* covers DeleteObjects as it covers DeleteObject. The
-// agent's bytes are forwarded as sent; an aws-chunked body is unframed only
-// to read the XML.
-func readS3Delete(r *http.Request, call *Call) *Error {
-	if call.body != nil || call.Service != "s3" || r.Method != http.MethodPost || !r.URL.Query().Has("delete") {
-		return nil
-	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, maxDeleteBody+1))
-	if err != nil {
-		return refuse(http.StatusBadRequest, "IncompleteBody", "the request body could not be read", err)
-	}
-	if len(b) > maxDeleteBody {
-		return refuse(http.StatusBadRequest, "MalformedXML", "a multi-object delete body over 4 MiB is not accepted", nil)
-	}
-	sum := sha256.Sum256(b)
-	call.bodyHash, call.body = hex.EncodeToString(sum[:]), io.NopCloser(bytes.NewReader(b))
-	call.xmlBody = b
-	if strings.Contains(r.Header.Get("Content-Encoding"), "aws-chunked") {
-		if call.xmlBody, err = unchunk(b); err != nil {
-			return refuse(http.StatusBadRequest, "IncompleteBody", "the aws-chunked body could not be read", err)
-		}
-	}
-	return nil
-}
-
-// unchunk returns the payload of an aws-chunked body: each chunk is
-// "hex-size[;extensions]\r\n" data "\r\n", up to a zero-size chunk and
-// its trailers, which are dropped.
-func unchunk(b []byte) ([]byte, error) {
-	var out []byte
-	for {
-		line, rest, ok := bytes.Cut(b, []byte("\r\n"))
-		if !ok {
-			return nil, errors.New("aws-chunked: no chunk header")
-		}
-		sizeHex, _, _ := bytes.Cut(line, []byte(";"))
-		size, err := strconv.ParseUint(string(bytes.TrimSpace(sizeHex)), 16, 31)
-		if err != nil {
-			return nil, fmt.Errorf("aws-chunked: chunk size %q: %w", sizeHex, err)
-		}
-		if size == 0 {
-			return out, nil
-		}
-		if uint64(len(rest)) < size+2 || string(rest[size:size+2]) != "\r\n" {
-			return nil, errors.New("aws-chunked: chunk shorter than its size")
-		}
-		out = append(out, rest[:size]...)
-		b = rest[size+2:]
-	}
 }
 
 // describe names the call for policy: operation, IAM action, resources and

@@ -28,17 +28,17 @@ type Authn struct {
 	Now       func() time.Time
 }
 
-// authenticate proves who the caller is: a Gatehouse-issued credential and
-// a SigV4 signature that verifies with it, or, where config allows, the
-// source address. It leaves the identity, the agent's signature and the
-// body to forward in call.
-func (a *Authn) authenticate(r *http.Request, call *Call) *Error {
-	now := a.Now()
+// identify reads who the caller says it is: the SigV4 header or presigned
+// query, and the Gatehouse-issued credentials of its access key (or, where
+// config allows, its source address). It reads no body, so a caller without
+// Gatehouse credentials never makes Gatehouse buffer one; verify then
+// checks the signature.
+func (a *Authn) identify(r *http.Request, call *Call) *Error {
 	auth, err := sigv4.Parse(r)
 	if errors.Is(err, sigv4.ErrUnsigned) {
 		if id, ok := identity.MatchAddress(a.Addresses, call.Conn.Client.Addr()); ok {
 			call.Identity = id
-			return a.hashUnsigned(r, call)
+			return nil
 		}
 		return refuse(http.StatusForbidden, code(call, "MissingAuthenticationToken"),
 			"the request is not signed; agents sign with Gatehouse credentials (AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN, or a key from 'gatehouse keys create')", nil)
@@ -46,7 +46,7 @@ func (a *Authn) authenticate(r *http.Request, call *Call) *Error {
 	if err != nil {
 		return sigv4Error(err)
 	}
-	id, secret, err := a.Lookup.Credentials(auth.AccessKeyID, auth.SessionToken, now)
+	id, secret, err := a.Lookup.Credentials(auth.AccessKeyID, auth.SessionToken, a.Now())
 	if err != nil {
 		switch {
 		case errors.Is(err, identity.ErrExpiredToken):
@@ -56,6 +56,20 @@ func (a *Authn) authenticate(r *http.Request, call *Call) *Error {
 				"the access key or security token is not one Gatehouse issued; use Gatehouse credentials, never real AWS keys", err)
 		}
 	}
+	call.auth, call.claimed, call.secret = auth, id, secret
+	return nil
+}
+
+// verify proves the caller identify named: its SigV4 signature over the
+// request and the body's hash. It leaves the identity, the agent's signing
+// key and the body to forward in call.
+func (a *Authn) verify(r *http.Request, call *Call) *Error {
+	if call.auth == nil { // identity by source address
+		return a.hashUnsigned(r, call)
+	}
+	secret := call.secret
+	call.secret = ""
+	auth := call.auth
 	payloadHash := auth.PayloadHash
 	if call.body != nil && isHexSHA256(payloadHash) && payloadHash != call.bodyHash {
 		// A body the chain read whole (form, JSON) that is not the one the
@@ -73,10 +87,10 @@ func (a *Authn) authenticate(r *http.Request, call *Call) *Error {
 		}
 		payloadHash = call.bodyHash
 	}
-	if err := sigv4.Verify(r, auth, secret, payloadHash, now); err != nil {
+	if err := sigv4.Verify(r, auth, secret, payloadHash, a.Now()); err != nil {
 		return sigv4Error(err)
 	}
-	call.Identity, call.auth = id, auth
+	call.Identity = call.claimed
 	call.agentKey = sigv4.SigningKey(secret, auth.Scope)
 	return nil
 }

@@ -332,3 +332,24 @@ rules:
 		})
 	}
 }
+
+// A caller without Gatehouse credentials is refused before any body is
+// buffered: an oversized JSON body with a forged key gets the key's error,
+// not the size's.
+func TestCredentialsCheckedBeforeBodiesAreRead(t *testing.T) {
+	l, up, _ := newAuthnLab(t)
+	body := `{"TableName":"` + strings.Repeat("a", 17<<20) + `"}`
+	r, _ := http.NewRequest("POST", "https://dynamodb.us-east-1.amazonaws.com/", strings.NewReader(body))
+	r.Header.Set("X-Amz-Target", "DynamoDB_20120810.GetItem")
+	r.Header.Set("Content-Type", "application/x-amz-json-1.0")
+	sign(t, r, identity.Credentials{AccessKeyID: "AKIAFORGED0000000000", SecretAccessKey: "x"}, "", "dynamodb", hashOf(body))
+	resp, err := l.client(t, "dynamodb.us-east-1.amazonaws.com").Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 403 || !bytes.Contains(b, []byte("InvalidClientTokenId")) || len(up.requests()) != 0 {
+		t.Fatalf("got %d %s", resp.StatusCode, b)
+	}
+}

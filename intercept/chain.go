@@ -44,13 +44,15 @@ type Call struct {
 
 	form     url.Values // query-protocol body, parsed
 	formBody []byte
-	jsonBody []byte        // JSON-protocol body, read whole for describe
-	xmlBody  []byte        // S3 multi-object delete XML (unframed), for describe
-	body     io.ReadCloser // body to forward when the chain read it (form, spool)
-	bodyHash string        // its SHA-256, or UNSIGNED-PAYLOAD for unsigned S3
-	auth     *sigv4.Auth   // the agent's signature
-	agentKey []byte        // the agent's SigV4 signing key, for chunk signatures
-	signErr  *Error        // set when the outbound request could not be signed
+	jsonBody []byte             // JSON-protocol body, read whole for describe
+	xmlBody  []byte             // S3 multi-object delete XML (unframed), for describe
+	body     io.ReadCloser      // body to forward when the chain read it (form, spool)
+	bodyHash string             // its SHA-256, or UNSIGNED-PAYLOAD for unsigned S3
+	auth     *sigv4.Auth        // the agent's signature
+	claimed  *identity.Identity // who the credentials name, until verify proves it
+	secret   string             // their secret, between identify and verify only
+	agentKey []byte             // the agent's SigV4 signing key, for chunk signatures
+	signErr  *Error             // set when the outbound request could not be signed
 }
 
 type callKey struct{}
@@ -109,13 +111,31 @@ func (c *Chain) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.refuse(cw, r, call, e)
 		return
 	}
-	// Bodies that name the operation or its resources (query-protocol
-	// forms, JSON-protocol documents) are read whole, capped, first.
+	// Query-protocol forms are read first (capped): they name the
+	// operation, and STS's web-identity exchange is one.
 	call.Service, call.Region = describeHost(ci.SNI)
 	if e := readForm(r, call); e != nil {
 		c.refuse(cw, r, call, e)
 		return
 	}
+	call.Operation = operation(r, call.Service, call.form)
+	// authenticate: STS's web-identity exchange is answered here (it is
+	// unsigned by design); everything else must carry a SigV4 signature
+	// that verifies with Gatehouse-issued credentials, or come from an
+	// address config names. The credentials are looked up before any
+	// other body is read; the signature is checked over the body after.
+	// GetCallerIdentity is answered too.
+	if c.authn != nil {
+		if c.answerSTS(cw, r, call, false) {
+			return
+		}
+		if e := c.authn.identify(r, call); e != nil {
+			c.refuse(cw, r, call, e)
+			return
+		}
+	}
+	// Bodies that name the call's resources (JSON-protocol documents, S3
+	// multi-object deletes) are read whole, capped.
 	if e := readJSON(r, call); e != nil {
 		c.refuse(cw, r, call, e)
 		return
@@ -124,16 +144,8 @@ func (c *Chain) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.refuse(cw, r, call, e)
 		return
 	}
-	call.Operation = operation(r, call.Service, call.form)
-	// authenticate: STS's web-identity exchange is answered here (it is
-	// unsigned by design); everything else must carry a SigV4 signature
-	// that verifies with Gatehouse-issued credentials, or come from an
-	// address config names. GetCallerIdentity is answered too.
 	if c.authn != nil {
-		if c.answerSTS(cw, r, call, false) {
-			return
-		}
-		if e := c.authn.authenticate(r, call); e != nil {
+		if e := c.authn.verify(r, call); e != nil {
 			c.refuse(cw, r, call, e)
 			return
 		}

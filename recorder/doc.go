@@ -1,19 +1,39 @@
-// Package recorder stores every call as a tamper-evident, searchable record
-// and exports recordings for auditors. It is built in issue [4/6].
+// Package recorder stores every call as a tamper-evident, searchable record.
+//
+//	s, err := recorder.Open(recorder.Options{Dir: dir, CheckpointKey: key})
+//	...
+//	if err := s.Intent(ctx, rec); err != nil {
+//		// refuse the call: it would leave without a record
+//	}
+//	// forward the call, then:
+//	err = s.Complete(ctx, rec.ID, func(r *recorder.Record) { r.Status = 200 })
+//
+// Intent is durably committed (fsynced) before it returns; concurrent
+// intents share one commit. Every intent and every completion is an entry in
+// one hash chain in commit order, so an entry changed, deleted or moved
+// shows up in Verify, and checkpoints signed with ed25519 pin the chain's
+// head. A crash between Intent and Complete leaves the record listed by
+// Incomplete when the store is next opened.
 //
 // # What it owns
 //
 // Records in Badger (the intent committed before a call leaves, its
-// completion after), their hash chain and signed checkpoints, indexes for
-// search, and exports to S3.
+// completion appended after, never rewriting the intent), their hash chain
+// and signed checkpoints, and the secondary indexes Search reads (time,
+// identity, action, resource, decision, session, request id, error code).
+// Exports to S3 come later, in recorder/export.
 //
 // # What it never does
 //
-// It never decides and imports no other Gatehouse package beyond its own
-// sub-packages. Until it exists, a call's only trace is its log line.
+// It never decides: it stores what it is handed and reports whether it
+// could. When it cannot write durably (closed store, disk below its free
+// space reserve, Badger error), Intent fails with ErrUnavailable and the
+// caller refuses the call. It imports no other Gatehouse package beyond its
+// own sub-packages, and it never logs or prints: Badger's logger is off and
+// every condition is an error or a Verify report.
 //
 // # Who imports it
 //
 // intercept's chain (the record and complete stages) and cmd/gatehouse for
-// its own subcommands.
+// its own subcommands (verify, search).
 package recorder

@@ -1,0 +1,100 @@
+package recorder
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+)
+
+// Record is one call: the intent committed before it leaves, merged with its
+// completion once it returns.
+type Record struct {
+	ID      string `json:"id"`      // call id
+	Session string `json:"session"` // connection id
+	// Seq is the commit order of the chain entry this record was read from:
+	// the intent's, or the completion's once the call is complete.
+	Seq uint64 `json:"seq"`
+
+	Start             time.Time `json:"start"`
+	UpstreamFirstByte time.Time `json:"upstream_first_byte"`
+	End               time.Time `json:"end"`
+
+	Identity Identity `json:"identity"`
+
+	Service   string   `json:"service"`
+	Region    string   `json:"region"`
+	Operation string   `json:"operation"`
+	Action    string   `json:"action"`
+	Resources []string `json:"resources"`
+
+	Decision Decision `json:"decision"`
+
+	UpstreamRequestID string `json:"upstream_request_id"`
+	UpstreamID2       string `json:"upstream_id2"`
+	Status            int    `json:"status"`
+	ErrorCode         string `json:"error_code"`
+	BytesIn           int64  `json:"bytes_in"`
+	BytesOut          int64  `json:"bytes_out"`
+
+	Request  Body `json:"request"`
+	Response Body `json:"response"`
+
+	Complete bool   `json:"complete"`
+	PrevHash string `json:"prev_hash"`
+	Hash     string `json:"hash"`
+}
+
+// Identity is who made the call.
+type Identity struct {
+	Issuer     string   `json:"issuer"`
+	Subject    string   `json:"subject"`
+	Source     string   `json:"source"`
+	Groups     []string `json:"groups"`
+	SourceAddr string   `json:"source_addr"`
+}
+
+// Decision is what policy decided; the recorder only stores it.
+type Decision struct {
+	Effect     string   `json:"effect"`
+	Rule       string   `json:"rule"`
+	Shadow     bool     `json:"shadow"`
+	WouldBe    string   `json:"would_be"`
+	Approvers  []string `json:"approvers"`
+	ApprovalID string   `json:"approval_id"`
+}
+
+// Body is a request or response body as the caller hands it over: headers
+// with authentication already removed, data capped, and the SHA-256 and size
+// of the whole body.
+type Body struct {
+	Headers   map[string][]string `json:"headers"`
+	Data      []byte              `json:"data"`
+	Truncated bool                `json:"truncated"`
+	Size      int64               `json:"size"`
+	SHA256    string              `json:"sha256"`
+}
+
+// canonical is the encoding the chain hashes and the store keeps: the JSON of
+// the record with times in UTC. encoding/json writes struct fields in
+// declaration order and map keys sorted, so it is deterministic.
+func canonical(r *Record) ([]byte, error) {
+	c := *r
+	c.Start, c.UpstreamFirstByte, c.End = c.Start.UTC(), c.UpstreamFirstByte.UTC(), c.End.UTC()
+	return json.Marshal(&c)
+}
+
+// chainHash is the hex SHA-256 over the canonical JSON of r without its Hash
+// (PrevHash is inside it, so each entry commits to the one before).
+func chainHash(r *Record) (string, error) {
+	c := *r
+	c.Hash = ""
+	b, err := canonical(&c)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	h.Write(b)
+	h.Write([]byte(r.PrevHash))
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

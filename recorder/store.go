@@ -1,0 +1,501 @@
+package recorder
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+// ErrUnavailable means the store cannot durably write; the caller must refuse
+// the call it was about to forward.
+var ErrUnavailable = errors.New("recorder unavailable")
+
+// ErrNotFound means no record has the given id.
+var ErrNotFound = errors.New("record not found")
+
+// Options configure a Store.
+type Options struct {
+	Dir string
+	// NoSync turns off the fsync of each commit. The zero value is durable:
+	// a bool cannot default to true, so the brief's SyncWrites is inverted.
+	NoSync bool
+	// TTL expires entries; zero keeps them forever. Expired entries show up
+	// in Verify as missing.
+	TTL time.Duration
+	// CheckpointKey signs a checkpoint (seq and hash) every CheckpointEvery
+	// entries and on Close; nil disables checkpoints.
+	CheckpointKey   ed25519.PrivateKey
+	CheckpointEvery int // default 1000
+	// MinFree is the free space Dir must keep before a commit; below it the
+	// store refuses writes with ErrUnavailable. Badger writes through mmap,
+	// where a full disk is a SIGBUS rather than an error, so the store must
+	// stop before the disk is full. Default 2×MemTableSize.
+	MinFree int64
+	// MemTableSize is Badger's; default 64 MiB.
+	MemTableSize int64
+	Now          func() time.Time
+}
+
+// Store is the Badger-backed record store.
+type Store struct {
+	db         *badger.DB
+	opts       Options
+	incomplete []string
+
+	ops       chan *op
+	closeOnce sync.Once
+	quit      chan struct{}
+	stopped   chan struct{}
+
+	// Chain state, owned by the writer goroutine.
+	seq      uint64
+	head     string
+	lastCkpt uint64
+
+	commits atomic.Int64 // successful batch commits, for the benchmark
+}
+
+// op is one chain entry to commit: an intent, or a completion (rec.Complete
+// set) already filled in by the caller's goroutine.
+type op struct {
+	rec  *Record
+	out  *Record
+	err  error
+	done chan struct{}
+}
+
+// Open opens or creates the store in opts.Dir and notes the records a crash
+// left incomplete.
+func Open(opts Options) (*Store, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("open recorder: no Dir")
+	}
+	if opts.CheckpointEvery <= 0 {
+		opts.CheckpointEvery = 1000
+	}
+	if opts.MemTableSize <= 0 {
+		opts.MemTableSize = 64 << 20
+	}
+	if opts.MinFree <= 0 {
+		opts.MinFree = 2 * opts.MemTableSize
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	bo := badger.DefaultOptions(opts.Dir).
+		WithSyncWrites(!opts.NoSync).
+		WithLogger(nil).
+		WithMemTableSize(opts.MemTableSize).
+		WithValueLogFileSize(max(opts.MemTableSize, 1<<20) * 2).
+		WithValueThreshold(min(1<<20, opts.MemTableSize/10)).
+		WithNumMemtables(2).
+		WithNumLevelZeroTables(2).
+		WithNumLevelZeroTablesStall(4)
+	db, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("open recorder %s: %w: %w", opts.Dir, ErrUnavailable, err)
+	}
+	s := &Store{db: db, opts: opts, ops: make(chan *op, 1024), quit: make(chan struct{}), stopped: make(chan struct{})}
+	if err := s.load(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open recorder %s: %w", opts.Dir, err)
+	}
+	go s.write()
+	return s, nil
+}
+
+func (s *Store) load() error {
+	return s.db.View(func(txn *badger.Txn) error {
+		it, err := txn.Get([]byte(keyHead))
+		if err == nil {
+			v, err := it.ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			if len(v) < 8 {
+				return errors.New("head: short value")
+			}
+			s.seq, s.head = binary.BigEndian.Uint64(v), string(v[8:])
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		io := badger.DefaultIteratorOptions
+		io.PrefetchValues = false
+		iter := txn.NewIterator(io)
+		defer iter.Close()
+		for iter.Seek([]byte(prefPending)); iter.ValidForPrefix([]byte(prefPending)); iter.Next() {
+			s.incomplete = append(s.incomplete, string(iter.Item().Key()[len(prefPending):]))
+		}
+		io.Reverse = true
+		rev := txn.NewIterator(io)
+		defer rev.Close()
+		rev.Seek(append([]byte(prefCkpt), 0xff))
+		if rev.ValidForPrefix([]byte(prefCkpt)) {
+			s.lastCkpt = binary.BigEndian.Uint64(rev.Item().Key()[len(prefCkpt):])
+		}
+		return nil
+	})
+}
+
+// Incomplete lists the records whose intent was committed but whose
+// completion was not when the store was last opened: calls a crash cut off.
+func (s *Store) Incomplete() []string { return append([]string(nil), s.incomplete...) }
+
+// Intent commits r durably before the caller forwards the call, and sets its
+// Seq, PrevHash and Hash. Concurrent intents share one commit (and fsync).
+// Any error means the caller must refuse the call.
+func (s *Store) Intent(ctx context.Context, r *Record) error {
+	if r == nil || r.ID == "" {
+		return errors.New("record intent: no id")
+	}
+	c := *r
+	c.Complete = false
+	o, err := s.submit(ctx, &op{rec: &c})
+	if err != nil {
+		return fmt.Errorf("record intent %s: %w", r.ID, err)
+	}
+	r.Seq, r.PrevHash, r.Hash, r.Complete = o.Seq, o.PrevHash, o.Hash, false
+	return nil
+}
+
+// Complete appends the completion of id as a second chained entry: the intent
+// is never rewritten. fill sets the fields known once the call returns; the
+// id, chain fields and Complete are the store's.
+func (s *Store) Complete(ctx context.Context, id string, fill func(*Record)) error {
+	r, err := s.Get(id)
+	if err != nil {
+		return fmt.Errorf("record completion %s: %w", id, err)
+	}
+	if r.Complete {
+		return fmt.Errorf("record completion %s: already complete", id)
+	}
+	if fill != nil {
+		fill(r)
+	}
+	r.ID, r.Complete = id, true
+	if _, err := s.submit(ctx, &op{rec: r}); err != nil {
+		return fmt.Errorf("record completion %s: %w", id, err)
+	}
+	return nil
+}
+
+func (s *Store) submit(ctx context.Context, o *op) (*Record, error) {
+	o.done = make(chan struct{})
+	select {
+	case <-s.quit:
+		return nil, fmt.Errorf("%w: store closed", ErrUnavailable)
+	default:
+	}
+	select {
+	case s.ops <- o:
+	case <-s.quit:
+		return nil, fmt.Errorf("%w: store closed", ErrUnavailable)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case <-o.done:
+		return o.out, o.err
+	case <-s.stopped:
+		// Close raced the send: the writer may have left o in the queue.
+		select {
+		case <-o.done:
+			return o.out, o.err
+		default:
+			return nil, fmt.Errorf("%w: store closed", ErrUnavailable)
+		}
+	case <-ctx.Done():
+		// The entry may still commit; it then shows as incomplete.
+		return nil, ctx.Err()
+	}
+}
+
+const maxBatch = 256
+
+// write is the only writer: it takes whatever operations are waiting, chains
+// them in order and commits them in one transaction, so concurrent callers
+// share one fsync.
+func (s *Store) write() {
+	defer close(s.stopped)
+	batch := make([]*op, 0, maxBatch)
+	for {
+		var first *op
+		select {
+		case first = <-s.ops:
+		case <-s.quit:
+			s.drain()
+			return
+		}
+		batch = append(batch[:0], first)
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case o := <-s.ops:
+				batch = append(batch, o)
+			default:
+				break more
+			}
+		}
+		s.commit(batch)
+		for _, o := range batch {
+			close(o.done)
+		}
+	}
+}
+
+// drain fails what was queued when Close began.
+func (s *Store) drain() {
+	for {
+		select {
+		case o := <-s.ops:
+			o.err = fmt.Errorf("%w: store closed", ErrUnavailable)
+			close(o.done)
+		default:
+			return
+		}
+	}
+}
+
+// commit writes batch in as few transactions as Badger's batch limits allow.
+func (s *Store) commit(batch []*op) {
+	for len(batch) > 0 {
+		batch = batch[s.commitSome(batch):]
+	}
+}
+
+// write is one chain entry's keys, prepared before any touches the
+// transaction, so an entry is either wholly in a commit or not at all.
+type write struct {
+	sets    [][2][]byte
+	deletes [][]byte
+	size    int64
+}
+
+// commitSome chains and commits a prefix of batch in one transaction and
+// returns its length. On success the chain state advances; on failure every
+// operation in the prefix gets ErrUnavailable and nothing of it is visible.
+func (s *Store) commitSome(batch []*op) int {
+	fail := func(err error) int {
+		for _, o := range batch {
+			if o.err == nil {
+				o.err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+			}
+			o.out = nil
+		}
+		return len(batch)
+	}
+	if err := s.roomLeft(); err != nil {
+		return fail(err)
+	}
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	// Badger refuses a transaction past these; stay well inside them.
+	maxSize, maxCount := s.db.MaxBatchSize()/2, s.db.MaxBatchCount()/2
+	var size, count int64
+	seq, head, ckpt := s.seq, s.head, s.lastCkpt
+	ok := 0
+	for i, o := range batch {
+		r, err := s.entry(txn, o)
+		if err != nil {
+			o.err = err // the caller's mistake, not the store's
+			continue
+		}
+		r.Seq, r.PrevHash = seq+1, head
+		if r.Hash, err = chainHash(r); err != nil {
+			o.err = fmt.Errorf("hash: %w", err)
+			continue
+		}
+		w, err := prepare(r, !r.Complete)
+		if err != nil {
+			o.err = fmt.Errorf("encode: %w", err)
+			continue
+		}
+		cnt := int64(len(w.sets) + len(w.deletes))
+		if size+w.size > maxSize || count+cnt > maxCount {
+			if ok == 0 {
+				o.err = fmt.Errorf("record of %d bytes exceeds a commit", w.size)
+				continue
+			}
+			batch = batch[:i] // the rest goes in the next transaction
+			break
+		}
+		for _, kv := range w.sets {
+			if err := s.set(txn, kv[0], kv[1]); err != nil {
+				return fail(err)
+			}
+		}
+		for _, k := range w.deletes {
+			if err := txn.Delete(k); err != nil {
+				return fail(err)
+			}
+		}
+		size, count = size+w.size, count+cnt
+		seq, head = r.Seq, r.Hash
+		o.out = r
+		ok++
+		if s.opts.CheckpointKey != nil && seq%uint64(s.opts.CheckpointEvery) == 0 {
+			if err := s.putCheckpoint(txn, seq, head); err != nil {
+				return fail(err)
+			}
+			ckpt = seq
+		}
+	}
+	if ok == 0 {
+		return len(batch)
+	}
+	if err := s.set(txn, []byte(keyHead), headValue(seq, head)); err != nil {
+		return fail(err)
+	}
+	if err := txn.Commit(); err != nil {
+		return fail(err)
+	}
+	s.seq, s.head, s.lastCkpt = seq, head, ckpt
+	s.commits.Add(1)
+	return len(batch)
+}
+
+// entry builds the chain entry for o, reading what txn already holds.
+func (s *Store) entry(txn *badger.Txn, o *op) (*Record, error) {
+	r := *o.rec
+	r.Hash = ""
+	_, err := txn.Get(idKey(r.ID))
+	switch {
+	case err != nil && !errors.Is(err, badger.ErrKeyNotFound):
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case !r.Complete && err == nil:
+		return nil, fmt.Errorf("duplicate id %q", r.ID)
+	case r.Complete && err != nil:
+		return nil, ErrNotFound
+	}
+	if r.Complete {
+		if _, err := txn.Get(doneKey(r.ID)); err == nil {
+			return nil, errors.New("already complete")
+		}
+	}
+	return &r, nil
+}
+
+func (s *Store) set(txn *badger.Txn, k, v []byte) error {
+	e := badger.NewEntry(k, v)
+	if s.opts.TTL > 0 {
+		e = e.WithTTL(s.opts.TTL)
+	}
+	return txn.SetEntry(e)
+}
+
+func prepare(r *Record, intent bool) (write, error) {
+	var w write
+	v, err := canonical(r)
+	if err != nil {
+		return w, err
+	}
+	sk := seqBytes(r.Seq)
+	w.sets = append(w.sets, [2][]byte{entryKey(r.Seq), v})
+	if intent {
+		w.sets = append(w.sets, [2][]byte{idKey(r.ID), sk}, [2][]byte{pendingKey(r.ID), nil})
+	} else {
+		w.sets = append(w.sets, [2][]byte{doneKey(r.ID), sk})
+		w.deletes = append(w.deletes, pendingKey(r.ID))
+	}
+	for _, k := range indexKeys(r) {
+		w.sets = append(w.sets, [2][]byte{k, []byte(r.ID)})
+	}
+	for _, kv := range w.sets {
+		w.size += int64(len(kv[0])+len(kv[1])) + 24
+	}
+	for _, k := range w.deletes {
+		w.size += int64(len(k)) + 24
+	}
+	return w, nil
+}
+
+// roomLeft refuses a commit when Dir has less than MinFree free.
+func (s *Store) roomLeft() error {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(s.opts.Dir, &st); err != nil {
+		return fmt.Errorf("statfs %s: %w", s.opts.Dir, err)
+	}
+	if free := int64(st.Bavail) * int64(st.Bsize); free < s.opts.MinFree {
+		return fmt.Errorf("%s: %d bytes free, below the %d reserve: %w", s.opts.Dir, free, s.opts.MinFree, syscall.ENOSPC)
+	}
+	return nil
+}
+
+// Get returns the record id: its completion if there is one (which carries
+// the intent's fields), else its intent.
+func (s *Store) Get(id string) (*Record, error) {
+	var r *Record
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		r, err = getRecord(txn, doneKey(id))
+		if errors.Is(err, ErrNotFound) {
+			r, err = getRecord(txn, idKey(id))
+		}
+		return err
+	})
+	if errors.Is(err, badger.ErrDBClosed) {
+		err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get record %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// getRecord follows a pointer key (id or done) to its chain entry.
+func getRecord(txn *badger.Txn, ptr []byte) (*Record, error) {
+	it, err := txn.Get(ptr)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, ErrNotFound
+	} else if err != nil {
+		return nil, err
+	}
+	sk, err := it.ValueCopy(nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(sk) != 8 {
+		return nil, errors.New("bad pointer")
+	}
+	return getEntry(txn, binary.BigEndian.Uint64(sk))
+}
+
+func getEntry(txn *badger.Txn, seq uint64) (*Record, error) {
+	it, err := txn.Get(entryKey(seq))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, fmt.Errorf("entry %d: %w", seq, ErrNotFound)
+	} else if err != nil {
+		return nil, err
+	}
+	var r Record
+	if err := it.Value(func(v []byte) error { return json.Unmarshal(v, &r) }); err != nil {
+		return nil, fmt.Errorf("entry %d: %w", seq, err)
+	}
+	return &r, nil
+}
+
+// Close writes a final checkpoint and closes Badger. Intents after Close
+// fail with ErrUnavailable.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		close(s.quit)
+		<-s.stopped
+		if s.opts.CheckpointKey != nil && s.seq > 0 && s.lastCkpt != s.seq {
+			err = s.db.Update(func(txn *badger.Txn) error { return s.putCheckpoint(txn, s.seq, s.head) })
+		}
+		if cerr := s.db.Close(); err == nil {
+			err = cerr
+		}
+	})
+	return err
+}

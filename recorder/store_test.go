@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -542,5 +543,74 @@ func TestBatchesSplitToBadgerLimitsAndOversizeRefused(t *testing.T) {
 	rep, err := s.Verify(ctx)
 	if err != nil || !rep.OK() || rep.Entries != 640 {
 		t.Fatalf("verify: %d entries, %v, %v", rep.Entries, rep.Problems, err)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata")
+
+// TestCanonicalRecordGolden pins the canonical encoding and its hash: a
+// change to either breaks every chain already on disk.
+func TestCanonicalRecordGolden(t *testing.T) {
+	r := call("golden", 1)
+	r.Seq, r.PrevHash = 7, "00"
+	r.Start = r.Start.In(time.FixedZone("CET", 3600)) // canonical form is UTC
+	var err error
+	if r.Hash, err = chainHash(r); err != nil {
+		t.Fatal(err)
+	}
+	got, err := canonical(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, '\n')
+	path := filepath.Join("testdata", "record.golden.json")
+	if *update {
+		os.MkdirAll("testdata", 0o755)
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Fatalf("canonical record changed:\ngot  %s\nwant %s", got, want)
+	}
+}
+
+func TestCloseDuringIntentsFailsClosedAndKeepsChain(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(Options{Dir: dir, MemTableSize: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var committed atomic.Int64
+	for w := range 16 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				err := s.Intent(ctx, call(fmt.Sprintf("w%d-%d", w, i), i))
+				if errors.Is(err, ErrUnavailable) {
+					return
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				committed.Add(1)
+			}
+		})
+	}
+	time.Sleep(50 * time.Millisecond)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	s = open(t, Options{Dir: dir})
+	rep, err := s.Verify(ctx)
+	if err != nil || !rep.OK() || int64(rep.Entries) != committed.Load() {
+		t.Fatalf("verify: %d entries, %d acknowledged, %v, %v", rep.Entries, committed.Load(), rep.Problems, err)
 	}
 }

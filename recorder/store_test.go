@@ -270,13 +270,16 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			[]Problem{{Seq: 2, Kind: Missing}}},
 		{"last entry deleted", func(txn *badger.Txn) error { return txn.Delete(entryKey(5)) },
 			[]Problem{{Seq: 5, Kind: Truncated}}},
+		{"id pointer redirected", func(txn *badger.Txn) error { return txn.Set(idKey("1"), seqBytes(4)) },
+			[]Problem{{Seq: 4, Kind: BadPointer}}},
 		{"two entries swapped", func(txn *badger.Txn) error {
 			a, b := rawEntry(txn, 2), rawEntry(txn, 4)
 			if err := txn.Set(entryKey(2), b); err != nil {
 				return err
 			}
 			return txn.Set(entryKey(4), a)
-		}, []Problem{{Seq: 2, Kind: Reordered}, {Seq: 4, Kind: Reordered}}},
+		}, // Get follows id/ pointers, so the swap also misdirects them.
+			[]Problem{{Seq: 2, Kind: Reordered}, {Seq: 2, Kind: BadPointer}, {Seq: 4, Kind: Reordered}, {Seq: 4, Kind: BadPointer}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -19,6 +19,7 @@ const (
 	BrokenLink    = "broken_link" // PrevHash is not the hash of the entry before
 	Truncated     = "truncated"   // entries after the last one found were recorded in the head
 	BadCheckpoint = "bad_checkpoint"
+	BadPointer    = "bad_pointer" // id/ or done/ does not lead to that record's entry
 )
 
 // Problem is one defect in the chain.
@@ -125,6 +126,29 @@ func (s *Store) Verify(ctx context.Context) (Report, error) {
 			if ok && l.prev != want {
 				rep.Problems = append(rep.Problems, Problem{l.at, BrokenLink, "prev_hash is not the previous entry's hash"})
 			}
+		}
+		// Get follows id/ and done/; a redirected pointer would show an
+		// auditor another call's entry.
+		for _, pre := range []string{prefID, prefDone} {
+			pi := txn.NewIterator(badger.DefaultIteratorOptions)
+			pp := []byte(pre)
+			for pi.Seek(pp); pi.ValidForPrefix(pp); pi.Next() {
+				id := string(pi.Item().Key()[len(pp):])
+				v, err := pi.Item().ValueCopy(nil)
+				if err != nil || len(v) != 8 {
+					rep.Problems = append(rep.Problems, Problem{0, BadPointer, pre + id + ": bad value"})
+					continue
+				}
+				seq := binary.BigEndian.Uint64(v)
+				e, err := getEntry(txn, seq)
+				if err != nil {
+					continue // the entry's absence is already reported
+				}
+				if e.ID != id || e.Complete != (pre == prefDone) {
+					rep.Problems = append(rep.Problems, Problem{seq, BadPointer, pre + id + " leads to another entry"})
+				}
+			}
+			pi.Close()
 		}
 		sort.SliceStable(rep.Problems, func(i, j int) bool { return rep.Problems[i].Seq < rep.Problems[j].Seq })
 		for ; want <= rep.Head; want++ {

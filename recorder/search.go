@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	badger "github.com/dgraph-io/badger/v4"
 )
@@ -184,9 +185,16 @@ func (q Query) matches(r *Record) bool {
 }
 
 // Match reports whether s matches pattern, where * matches any run of
-// characters and ? exactly one.
+// characters and ? exactly one (one byte when either is not valid UTF-8, so
+// distinct invalid bytes never compare equal).
 func Match(pattern, s string) bool {
-	p, n := []rune(pattern), []rune(s)
+	if !utf8.ValidString(pattern) || !utf8.ValidString(s) {
+		return match([]byte(pattern), []byte(s))
+	}
+	return match([]rune(pattern), []rune(s))
+}
+
+func match[T byte | rune](p, n []T) bool {
 	pi, ni, star, mark := 0, 0, -1, 0
 	for ni < len(n) {
 		switch {

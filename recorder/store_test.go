@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -616,4 +617,20 @@ func TestCloseDuringIntentsFailsClosedAndKeepsChain(t *testing.T) {
 	if err != nil || !rep.OK() || int64(rep.Entries) != committed.Load() {
 		t.Fatalf("verify: %d entries, %d acknowledged, %v, %v", rep.Entries, committed.Load(), rep.Problems, err)
 	}
+}
+
+// FuzzMatch: query globs come from auditors' input; Match never panics and a
+// pattern without wildcards matches only itself.
+func FuzzMatch(f *testing.F) {
+	f.Add("s3:Delete*", "s3:DeleteObject")
+	f.Add("a*b?c*", "axxbyc")
+	f.Fuzz(func(t *testing.T, p, s string) {
+		got := Match(p, s)
+		if !strings.ContainsAny(p, "*?") && got != (p == s) {
+			t.Fatalf("Match(%q, %q) = %v", p, s, got)
+		}
+		if !Match(p, p) && !strings.ContainsAny(p, "*?") {
+			t.Fatalf("%q does not match itself", p)
+		}
+	})
 }

@@ -100,14 +100,21 @@ func (k *remoteKeys) refresh(ctx context.Context) (*oidc.StaticKeySet, error) {
 		k.set.Store(set)
 		return set, nil
 	})
+	return await[*oidc.StaticKeySet](ctx, ch)
+}
+
+// await waits for a shared (singleflight) result, or for ctx: one caller
+// giving up does not cancel the work the others wait on.
+func await[T any](ctx context.Context, ch <-chan singleflight.Result) (T, error) {
+	var zero T
 	select {
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return zero, ctx.Err()
 	case r := <-ch:
 		if r.Err != nil {
-			return nil, r.Err
+			return zero, r.Err
 		}
-		return r.Val.(*oidc.StaticKeySet), nil
+		return r.Val.(T), nil
 	}
 }
 

@@ -334,15 +334,7 @@ func (is *issuer) oidcVerifier(ctx context.Context, retryAfter time.Duration) (*
 		is.verifier.Store(ov)
 		return ov, nil
 	})
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case r := <-ch:
-		if r.Err != nil {
-			return nil, r.Err
-		}
-		return r.Val.(*oidc.IDTokenVerifier), nil
-	}
+	return await[*oidc.IDTokenVerifier](ctx, ch)
 }
 
 func (is *issuer) discoverNow() (*oidc.IDTokenVerifier, error) {

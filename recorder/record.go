@@ -22,8 +22,13 @@ type Record struct {
 
 	Identity Identity `json:"identity"`
 
-	Service   string   `json:"service"`
-	Region    string   `json:"region"`
+	Service string `json:"service"`
+	Region  string `json:"region"`
+	Method  string `json:"method"`
+	Host    string `json:"host"`
+	// Path is the request path and query, without any signature,
+	// credential or security-token parameter of a presigned URL.
+	Path      string   `json:"path"`
 	Operation string   `json:"operation"`
 	Action    string   `json:"action"`
 	Resources []string `json:"resources"`

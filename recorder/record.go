@@ -12,6 +12,9 @@ import (
 type Record struct {
 	ID      string `json:"id"`      // call id
 	Session string `json:"session"` // connection id
+	// Kind is "call" for an HTTP request, "connection" for a connection
+	// refused or spliced before any request was read.
+	Kind string `json:"kind"`
 	// Seq is the commit order of the chain entry this record was read from:
 	// the intent's, or the completion's once the call is complete.
 	Seq uint64 `json:"seq"`
@@ -21,6 +24,14 @@ type Record struct {
 	End               time.Time `json:"end"`
 
 	Identity Identity `json:"identity"`
+	// Mode is how the connection reached the gateway (transparent, proxy);
+	// SNI and Dst are the TLS server name and the original destination.
+	Mode string `json:"mode"`
+	SNI  string `json:"sni"`
+	Dst  string `json:"dst"`
+	// UpstreamRole is the role the call was signed with upstream ("" for
+	// the gateway's own credentials).
+	UpstreamRole string `json:"upstream_role"`
 
 	Service string `json:"service"`
 	Region  string `json:"region"`
@@ -37,10 +48,13 @@ type Record struct {
 
 	UpstreamRequestID string `json:"upstream_request_id"`
 	UpstreamID2       string `json:"upstream_id2"`
-	Status            int    `json:"status"`
-	ErrorCode         string `json:"error_code"`
-	BytesIn           int64  `json:"bytes_in"`
-	BytesOut          int64  `json:"bytes_out"`
+	// Verdict is what the gateway did: forwarded, refused,
+	// upstream_error, spliced.
+	Verdict   string `json:"verdict"`
+	Status    int    `json:"status"`
+	ErrorCode string `json:"error_code"`
+	BytesIn   int64  `json:"bytes_in"`
+	BytesOut  int64  `json:"bytes_out"`
 
 	Request  Body `json:"request"`
 	Response Body `json:"response"`

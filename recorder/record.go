@@ -73,14 +73,26 @@ type Identity struct {
 	SourceAddr string   `json:"source_addr"`
 }
 
-// Decision is what policy decided; the recorder only stores it.
+// Decision is what policy decided, and for a held call what the approvers
+// did; the recorder only stores it.
 type Decision struct {
-	Effect     string   `json:"effect"`
-	Rule       string   `json:"rule"`
-	Shadow     bool     `json:"shadow"`
-	WouldBe    string   `json:"would_be"`
-	Approvers  []string `json:"approvers"`
-	ApprovalID string   `json:"approval_id"`
+	Effect  string `json:"effect"`
+	Rule    string `json:"rule"`
+	Reason  string `json:"reason"`
+	Shadow  bool   `json:"shadow"`
+	WouldBe string `json:"would_be"`
+	// ApprovalID names the approval request a held call waited on; Votes
+	// are its approvals or denial, with who and when.
+	ApprovalID string `json:"approval_id"`
+	Votes      []Vote `json:"votes"`
+}
+
+// Vote is one approver's decision on a held call.
+type Vote struct {
+	Approver string    `json:"approver"` // issuer subject
+	Approve  bool      `json:"approve"`
+	At       time.Time `json:"at"`
+	Reason   string    `json:"reason"`
 }
 
 // Body is a request or response body as the caller hands it over: headers
@@ -100,6 +112,12 @@ type Body struct {
 func canonical(r *Record) ([]byte, error) {
 	c := *r
 	c.Start, c.UpstreamFirstByte, c.End = c.Start.UTC(), c.UpstreamFirstByte.UTC(), c.End.UTC()
+	if len(c.Decision.Votes) > 0 {
+		c.Decision.Votes = append([]Vote(nil), c.Decision.Votes...)
+		for i := range c.Decision.Votes {
+			c.Decision.Votes[i].At = c.Decision.Votes[i].At.UTC()
+		}
+	}
 	return json.Marshal(&c)
 }
 

@@ -36,7 +36,21 @@ func idKey(id string) []byte      { return []byte(prefID + id) }
 func doneKey(id string) []byte    { return []byte(prefDone + id) }
 func pendingKey(id string) []byte { return []byte(prefPending + id) }
 
-func headValue(seq uint64, hash string) []byte { return append(seqBytes(seq), hash...) }
+// headValue is the seq and hash of the last entry, followed, when the store
+// has a checkpoint key, by a signature over them (checkpointMessage): the
+// head is signed at every commit, so entries cut from the end of the chain
+// show up even between checkpoints.
+func headValue(seq uint64, hash string, sig []byte) []byte {
+	return append(append(seqBytes(seq), hash...), sig...)
+}
+
+// parseHead splits a head value; hashes are 64 hex characters.
+func parseHead(v []byte) (seq uint64, hash string, sig []byte, ok bool) {
+	if len(v) < 8+64 {
+		return 0, "", nil, false
+	}
+	return binary.BigEndian.Uint64(v), string(v[8:72]), v[72:], true
+}
 
 // timeBytes orders times by big-endian bytes, pre-1970 included.
 func timeBytes(t time.Time) []byte {

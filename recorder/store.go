@@ -67,10 +67,11 @@ type Store struct {
 // op is one chain entry to commit: an intent, or a completion (rec.Complete
 // set) already filled in by the caller's goroutine.
 type op struct {
-	rec  *Record
-	out  *Record
-	err  error
-	done chan struct{}
+	rec   *Record
+	whole bool // Append: intent and completion in one entry
+	out   *Record
+	err   error
+	done  chan struct{}
 }
 
 // Open opens or creates the store in opts.Dir and notes the records a crash
@@ -121,10 +122,10 @@ func (s *Store) load() error {
 			if err != nil {
 				return err
 			}
-			if len(v) < 8 {
+			var ok bool
+			if s.seq, s.head, _, ok = parseHead(v); !ok {
 				return errors.New("head: short value")
 			}
-			s.seq, s.head = binary.BigEndian.Uint64(v), string(v[8:])
 		} else if !errors.Is(err, badger.ErrKeyNotFound) {
 			return err
 		}
@@ -164,6 +165,23 @@ func (s *Store) Intent(ctx context.Context, r *Record) error {
 		return fmt.Errorf("record intent %s: %w", r.ID, err)
 	}
 	r.Seq, r.PrevHash, r.Hash, r.Complete = o.Seq, o.PrevHash, o.Hash, false
+	return nil
+}
+
+// Append commits r as one complete entry: a call that never left the
+// gateway (refused, answered by Gatehouse itself) or a connection, where
+// there is nothing to write ahead of. It sets r's Seq, PrevHash and Hash.
+func (s *Store) Append(ctx context.Context, r *Record) error {
+	if r == nil || r.ID == "" {
+		return errors.New("record: no id")
+	}
+	c := *r
+	c.Complete = true
+	o, err := s.submit(ctx, &op{rec: &c, whole: true})
+	if err != nil {
+		return fmt.Errorf("record %s: %w", r.ID, err)
+	}
+	r.Seq, r.PrevHash, r.Hash, r.Complete = o.Seq, o.PrevHash, o.Hash, true
 	return nil
 }
 
@@ -314,7 +332,7 @@ func (s *Store) commitSome(batch []*op) int {
 			o.err = fmt.Errorf("hash: %w", err)
 			continue
 		}
-		w, err := prepare(r, !r.Complete)
+		w, err := prepare(r, o.whole)
 		if err != nil {
 			o.err = fmt.Errorf("encode: %w", err)
 			continue
@@ -352,7 +370,11 @@ func (s *Store) commitSome(batch []*op) int {
 	if ok == 0 {
 		return len(batch)
 	}
-	if err := s.set(txn, []byte(keyHead), headValue(seq, head)); err != nil {
+	var sig []byte
+	if s.opts.CheckpointKey != nil {
+		sig = ed25519.Sign(s.opts.CheckpointKey, checkpointMessage(seq, head))
+	}
+	if err := s.set(txn, []byte(keyHead), headValue(seq, head, sig)); err != nil {
 		return fail(err)
 	}
 	if err := txn.Commit(); err != nil {
@@ -371,8 +393,10 @@ func (s *Store) entry(txn *badger.Txn, o *op) (*Record, error) {
 	switch {
 	case err != nil && !errors.Is(err, badger.ErrKeyNotFound):
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	case !r.Complete && err == nil:
+	case (!r.Complete || o.whole) && err == nil:
 		return nil, fmt.Errorf("duplicate id %q", r.ID)
+	case o.whole:
+		return &r, nil
 	case r.Complete && err != nil:
 		return nil, ErrNotFound
 	}
@@ -392,7 +416,10 @@ func (s *Store) set(txn *badger.Txn, k, v []byte) error {
 	return txn.SetEntry(e)
 }
 
-func prepare(r *Record, intent bool) (write, error) {
+// prepare lays out one chain entry's keys: an intent (id and pending
+// pointers), a completion (done pointer, pending cleared), or a whole
+// record (id and done pointers to the one entry).
+func prepare(r *Record, whole bool) (write, error) {
 	var w write
 	v, err := canonical(r)
 	if err != nil {
@@ -400,9 +427,12 @@ func prepare(r *Record, intent bool) (write, error) {
 	}
 	sk := seqBytes(r.Seq)
 	w.sets = append(w.sets, [2][]byte{entryKey(r.Seq), v})
-	if intent {
+	switch {
+	case whole:
+		w.sets = append(w.sets, [2][]byte{idKey(r.ID), sk}, [2][]byte{doneKey(r.ID), sk})
+	case !r.Complete:
 		w.sets = append(w.sets, [2][]byte{idKey(r.ID), sk}, [2][]byte{pendingKey(r.ID), nil})
-	} else {
+	default:
 		w.sets = append(w.sets, [2][]byte{doneKey(r.ID), sk})
 		w.deletes = append(w.deletes, pendingKey(r.ID))
 	}

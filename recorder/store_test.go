@@ -332,9 +332,10 @@ func TestCheckpointsSignedAndCheckedWithKey(t *testing.T) {
 		key  ed25519.PrivateKey
 		ok   int
 		bad  int
+		head int // bad_head problems
 	}{
-		{"right key", testKey(1), 3, 0},
-		{"wrong key", testKey(2), 0, 3},
+		{"right key", testKey(1), 3, 0, 0},
+		{"wrong key", testKey(2), 0, 3, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -343,13 +344,16 @@ func TestCheckpointsSignedAndCheckedWithKey(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			bad := 0
+			bad, head := 0, 0
 			for _, p := range rep.Problems {
 				if p.Kind == BadCheckpoint && p.Detail == "signature invalid" {
 					bad++
 				}
+				if p.Kind == BadHead {
+					head++
+				}
 			}
-			if rep.Checkpoints != tt.ok || bad != tt.bad || len(rep.Problems) != tt.bad {
+			if rep.Checkpoints != tt.ok || bad != tt.bad || head != tt.head || len(rep.Problems) != tt.bad+tt.head {
 				t.Fatalf("checkpoints ok %d, bad %d: %+v", rep.Checkpoints, bad, rep)
 			}
 			s.Close()
@@ -633,4 +637,84 @@ func FuzzMatch(f *testing.F) {
 			t.Fatalf("%q does not match itself", p)
 		}
 	})
+}
+
+// TestTailCutBetweenCheckpointsIsReported: the last entries deleted and the
+// head rewritten to the new end, through Badger directly. The head is signed
+// at every commit, so the rewrite shows without a checkpoint after it.
+func TestTailCutBetweenCheckpointsIsReported(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s := open(t, Options{Dir: dir, CheckpointKey: testKey(1), CheckpointEvery: 100})
+	var last *Record
+	for i := range 5 {
+		last = call(fmt.Sprintf("c%d", i), i)
+		if err := s.Intent(ctx, last); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prev, err := s.Get("c3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.lastCkpt = s.seq // no checkpoint on Close: the cut must show without one
+	s.Close()
+	db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(txn *badger.Txn) error {
+		if err := txn.Delete(entryKey(last.Seq)); err != nil {
+			return err
+		}
+		return txn.Set([]byte(keyHead), headValue(prev.Seq, prev.Hash, nil))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s = open(t, Options{Dir: dir, CheckpointKey: testKey(1)})
+	rep, err := s.Verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) != 1 || rep.Problems[0].Kind != BadHead {
+		t.Fatalf("want one bad_head problem, got %+v", rep)
+	}
+}
+
+func TestAppendIsOneCompleteEntry(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s := open(t, Options{Dir: dir, CheckpointKey: testKey(1)})
+	r := call("refused-1", 1)
+	r.Verdict, r.Status, r.ErrorCode = "refused", 403, "AccessDenied"
+	if err := s.Append(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Seq != 1 || !r.Complete {
+		t.Fatalf("seq %d complete %v", r.Seq, r.Complete)
+	}
+	if err := s.Append(ctx, r); err == nil {
+		t.Fatal("a second Append of the same id was accepted")
+	}
+	if err := s.Complete(ctx, r.ID, nil); err == nil {
+		t.Fatal("Complete of an appended record was accepted")
+	}
+	got, err := s.Get(r.ID)
+	if err != nil || !got.Complete || got.ErrorCode != "AccessDenied" {
+		t.Fatalf("get: %+v %v", got, err)
+	}
+	found, err := s.Search(Query{ErrorCode: "AccessDenied"})
+	if err != nil || len(found) != 1 {
+		t.Fatalf("search: %d %v", len(found), err)
+	}
+	s.Close()
+	s = open(t, Options{Dir: dir, CheckpointKey: testKey(1)})
+	if inc := s.Incomplete(); len(inc) != 0 {
+		t.Fatalf("incomplete after Append: %v", inc)
+	}
+	rep, err := s.Verify(ctx)
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
 }

@@ -20,6 +20,7 @@ const (
 	Truncated     = "truncated"   // entries after the last one found were recorded in the head
 	BadCheckpoint = "bad_checkpoint"
 	BadPointer    = "bad_pointer" // id/ or done/ does not lead to that record's entry
+	BadHead       = "bad_head"    // the head's signature does not verify
 )
 
 // Problem is one defect in the chain.
@@ -66,6 +67,7 @@ func (s *Store) putCheckpoint(txn *badger.Txn, seq uint64, hash string) error {
 // CheckpointKey's public key or no longer match the chain.
 func (s *Store) Verify(ctx context.Context) (Report, error) {
 	var rep Report
+	var headHash string
 	hashes := map[uint64]string{}
 	err := s.db.View(func(txn *badger.Txn) error {
 		if it, err := txn.Get([]byte(keyHead)); err == nil {
@@ -73,9 +75,12 @@ func (s *Store) Verify(ctx context.Context) (Report, error) {
 			if err != nil {
 				return err
 			}
-			if len(v) >= 8 {
-				rep.Head = binary.BigEndian.Uint64(v)
+			seq, hash, sig, ok := parseHead(v)
+			rep.Head = seq
+			if key := s.opts.CheckpointKey; key != nil && (!ok || !ed25519.Verify(key.Public().(ed25519.PublicKey), checkpointMessage(seq, hash), sig)) {
+				rep.Problems = append(rep.Problems, Problem{seq, BadHead, "the head's signature does not verify: the chain's end was changed"})
 			}
+			headHash = hash
 		}
 		it := txn.NewIterator(badger.DefaultIteratorOptions)
 		defer it.Close()
@@ -144,7 +149,16 @@ func (s *Store) Verify(ctx context.Context) (Report, error) {
 				if err != nil {
 					continue // the entry's absence is already reported
 				}
-				if e.ID != id || e.Complete != (pre == prefDone) {
+				whole := false
+				if pre == prefID && e.Complete {
+					// Append: id/ and done/ lead to the one entry.
+					d, err := txn.Get(doneKey(id))
+					if err == nil {
+						dv, _ := d.ValueCopy(nil)
+						whole = string(dv) == string(v)
+					}
+				}
+				if e.ID != id || (e.Complete != (pre == prefDone) && !whole) {
 					rep.Problems = append(rep.Problems, Problem{seq, BadPointer, pre + id + " leads to another entry"})
 				}
 			}
@@ -153,6 +167,9 @@ func (s *Store) Verify(ctx context.Context) (Report, error) {
 		sort.SliceStable(rep.Problems, func(i, j int) bool { return rep.Problems[i].Seq < rep.Problems[j].Seq })
 		for ; want <= rep.Head; want++ {
 			rep.Problems = append(rep.Problems, Problem{want, Truncated, "head records it; no entry"})
+		}
+		if h, ok := hashes[rep.Head]; rep.Head > 0 && ok && h != headHash {
+			rep.Problems = append(rep.Problems, Problem{rep.Head, Changed, "not the entry the head names"})
 		}
 		if s.opts.CheckpointKey == nil {
 			return nil

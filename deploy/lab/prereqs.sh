@@ -10,9 +10,12 @@ command -v ip >/dev/null || pkgs+=(iproute2)
 command -v openssl >/dev/null || pkgs+=(openssl)
 command -v curl >/dev/null || pkgs+=(curl)
 command -v nft >/dev/null || pkgs+=(nftables) # for humans debugging; Gatehouse itself uses netlink
+command -v tshark >/dev/null || pkgs+=(tshark)  # reads recorder/export's pcapng in its tests
 if [ ${#pkgs[@]} -gt 0 ]; then
   log "apt-get install ${pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # tshark asks whether non-root users may capture; no (it only reads files here).
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
   apt-get update -qq >/dev/null
   apt-get install -y -qq "${pkgs[@]}" >/dev/null
 fi
@@ -23,8 +26,10 @@ if [ ! -x "$MINIO_BIN" ]; then
   GOBIN="$TOOLS/bin" GOFLAGS=-mod=mod go install "github.com/minio/minio@$MINIO_VERSION"
 fi
 
-if [ ! -d "$REPO_ROOT/e2e/clients/js/node_modules" ]; then
-  log "npm ci (AWS SDK for JavaScript v3, versions locked)"
+# Again whenever the lockfile is newer than what npm last installed.
+js="$REPO_ROOT/e2e/clients/js"
+if [ ! -d "$js/node_modules" ] || [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
+  log "npm ci (AWS SDK for JavaScript v3, har-validator; versions locked)"
   (cd "$REPO_ROOT/e2e/clients/js" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 log "prerequisites present"

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse/gatehouse/intercept/identity"
 	"github.com/gatehouse/gatehouse/intercept/sigv4"
 	"github.com/gatehouse/gatehouse/policy"
+	"github.com/gatehouse/gatehouse/recorder"
 )
 
 // Call is one request on its way through the chain.
@@ -53,6 +54,16 @@ type Call struct {
 	secret   string             // their secret, between identify and verify only
 	agentKey []byte             // the agent's SigV4 signing key, for chunk signatures
 	signErr  *Error             // set when the outbound request could not be signed
+
+	// The record: the intent committed, the request as forwarded, the
+	// approvers' votes, what came back.
+	intent      bool
+	reqCap      *capture
+	reqTapped   bool // the chunk resigner writes the payload to reqCap
+	reqHeaders  map[string][]string
+	votes       []recorder.Vote
+	firstByte   time.Time
+	upstreamID2 string
 }
 
 type callKey struct{}
@@ -66,12 +77,20 @@ type Chain struct {
 	authn     *Authn // nil: agents' own signatures pass through unverified
 	policy    Decider
 	approvals *Approvals // nil: calls policy holds are refused
+	recorder  Recorder   // nil: no records
+	bodyCap   int
+	metrics   *metrics
 	log       *slog.Logger
 	proxy     *httputil.ReverseProxy
 }
 
-func newChain(u *upstreams, authn *Authn, decider Decider, approvals *Approvals, logger *slog.Logger) *Chain {
-	c := &Chain{upstreams: u, authn: authn, policy: decider, approvals: approvals, log: logger}
+func newChain(u *upstreams, o Options, decider Decider, logger *slog.Logger) *Chain {
+	c := &Chain{upstreams: u, authn: o.Authn, policy: decider, approvals: o.Approvals, recorder: o.Recorder,
+		bodyCap: o.BodyCap, metrics: newMetrics(o.Metrics), log: logger}
+	if c.bodyCap <= 0 {
+		c.bodyCap = DefaultBodyCap
+	}
+	authn := o.Authn
 	if authn != nil && authn.STS != nil && authn.STS.Report == nil {
 		// The web-identity exchange's outcome goes on the call's log line:
 		// who asked, and why a refusal was a refusal.
@@ -105,6 +124,9 @@ func (c *Chain) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(context.WithValue(r.Context(), callKey{}, call))
 	r.Body = countingBody{r.Body, &call.bytesIn} // on the copy; the inbound request stays as it came
 	cw := &countingWriter{ResponseWriter: w}
+	if c.recorder != nil {
+		call.reqCap, cw.capture = newCapture(c.bodyCap), newCapture(c.bodyCap)
+	}
 
 	// admit: the request is for the host the agent's TLS named.
 	if e := admit(r, ci); e != nil {
@@ -181,10 +203,12 @@ func (c *Chain) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	// record: [4/6] commits the intent here, before anything leaves.
-	//
 	// sign: the outbound request, built in rewrite, carries none of the
 	// agent's auth and is signed with upstream credentials for the agent.
+	//
+	// record: the intent, with the request as it goes upstream, is
+	// committed durably in roundTrip before any byte leaves; a call that
+	// cannot be recorded is refused.
 	//
 	// forward: to the original destination, upstream TLS verified for the
 	// SNI; bodies stream both ways.
@@ -194,7 +218,8 @@ func (c *Chain) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.proxy.ServeHTTP(cw, r)
 	// mask: [5/6] rewrites the response in ModifyResponse.
 	//
-	// complete: the log line; [4/6] appends the record's completion.
+	// complete: the record's completion (status, bodies, upstream request
+	// ids) and the log line.
 	c.complete(cw, r, call)
 }
 
@@ -263,9 +288,14 @@ func (c *Chain) roundTrip(req *http.Request) (*http.Response, error) {
 	if call.signErr != nil {
 		return nil, call.signErr
 	}
+	if e := c.recordIntent(req, call); e != nil {
+		return nil, e
+	}
 	t0 := time.Now()
 	resp, err := c.upstreams.transport(call.Conn.SNI).RoundTrip(req)
-	call.UpstreamTime = time.Since(t0)
+	call.firstByte = time.Now()
+	call.UpstreamTime = call.firstByte.Sub(t0)
+	c.metrics.upstreamTime.WithLabelValues(call.Service).Observe(call.UpstreamTime.Seconds())
 	return resp, err
 }
 
@@ -276,6 +306,7 @@ func (c *Chain) upstreamResponse(resp *http.Response) error {
 	if call.UpstreamID == "" {
 		call.UpstreamID = resp.Header.Get("X-Amzn-Requestid")
 	}
+	call.upstreamID2 = resp.Header.Get("X-Amz-Id-2")
 	return nil
 }
 
@@ -307,6 +338,8 @@ func (c *Chain) refuse(w *countingWriter, r *http.Request, call *Call, e *Error)
 // complete writes the request's log line. Never the query string: a
 // presigned URL carries credentials and a signature there.
 func (c *Chain) complete(w *countingWriter, r *http.Request, call *Call) {
+	c.record(w, r, call)
+	c.metrics.requests.WithLabelValues(call.Verdict, string(call.Decision.Effect)).Inc()
 	ci := call.Conn
 	attrs := []slog.Attr{
 		slog.String("id", call.ID),
@@ -378,8 +411,9 @@ func (b countingBody) Read(p []byte) (int, error) {
 // countingWriter keeps the status and body bytes sent to the agent.
 type countingWriter struct {
 	http.ResponseWriter
-	status int
-	bytes  int64
+	status  int
+	bytes   int64
+	capture *capture // the body as returned to the agent, for the record; nil none
 }
 
 func (w *countingWriter) WriteHeader(code int) {
@@ -395,6 +429,9 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	}
 	n, err := w.ResponseWriter.Write(p)
 	w.bytes += int64(n)
+	if w.capture != nil && n > 0 {
+		w.capture.Write(p[:n])
+	}
 	return n, err
 }
 

@@ -136,6 +136,18 @@ func (s *Server) logConn(ci *ConnInfo, verdict string, attrs ...slog.Attr) {
 		level = slog.LevelWarn
 	}
 	s.log.LogAttrs(context.Background(), level, "connection", append(base, attrs...)...)
+	if verdict != "intercepted" {
+		stage, reason := "", ""
+		for _, a := range attrs {
+			switch a.Key {
+			case "stage":
+				stage = a.Value.String()
+			case "reason":
+				reason = a.Value.String()
+			}
+		}
+		s.chain.recordConn(ci, verdict, stage, reason)
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/policy/approval"
+	"github.com/gatehouse/gatehouse/recorder"
 )
 
 // Approvals holds the calls policy marks "approve" until an approver
@@ -41,6 +42,7 @@ func (c *Chain) hold(ctx context.Context, call *Call) *Error {
 	}
 	st, got, err := c.approvals.Store.Hold(ctx, req, c.approvals.Hold)
 	call.ApprovalID = got.ID
+	call.votes = votes(got)
 	switch {
 	case errors.Is(err, context.Canceled):
 		return refuse(499, "RequestCanceled", "the agent went away while the call was held", err)
@@ -58,4 +60,22 @@ func (c *Chain) hold(ctx context.Context, call *Call) *Error {
 		return refuse(http.StatusServiceUnavailable, "ServiceUnavailable",
 			"held for approval "+got.ID+" (rule "+call.Decision.Rule+"); retry once an approver ran: gatehouse approvals approve "+got.ID, nil)
 	}
+}
+
+// votes are the approvers' decisions on a held call, for its record.
+func votes(r approval.Request) []recorder.Vote {
+	who := func(p approval.Principal) string {
+		if p.Issuer == "" {
+			return p.Subject
+		}
+		return p.Issuer + "#" + p.Subject
+	}
+	var vs []recorder.Vote
+	for _, v := range r.Approvals {
+		vs = append(vs, recorder.Vote{Approver: who(v.Approver), Approve: true, At: v.At, Reason: v.Reason})
+	}
+	if d := r.Denial; d != nil {
+		vs = append(vs, recorder.Vote{Approver: who(d.Approver), At: d.At, Reason: d.Reason})
+	}
+	return vs
 }

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gatehouse/gatehouse/policy"
 )
 
@@ -38,6 +40,13 @@ type Options struct {
 	Policy Decider
 	// Approvals holds calls the policy marks approve; nil refuses them.
 	Approvals *Approvals
+	// Recorder records every call (the intent before it leaves) and every
+	// refused or spliced connection; nil records nothing. BodyCap is how
+	// much of each body a record keeps (default DefaultBodyCap).
+	Recorder Recorder
+	BodyCap  int
+	// Metrics registers the chain's Prometheus series; nil does not.
+	Metrics prometheus.Registerer
 }
 
 // Server terminates agents' TLS on the transparent and proxy listeners and
@@ -107,7 +116,7 @@ func New(o Options) (*Server, error) {
 	if o.Approvals != nil && o.Approvals.Hold == 0 {
 		o.Approvals.Hold = 20 * time.Second
 	}
-	s.chain = newChain(s.upstreams, o.Authn, decider, o.Approvals, logger)
+	s.chain = newChain(s.upstreams, o, decider, logger)
 	s.tlsConf = &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		// HTTP/1.1 only until the chain handles HTTP/2 end to end.

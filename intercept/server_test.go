@@ -34,7 +34,7 @@ func newLab(t *testing.T, upstreamNames []string, mutate func(*Config)) *lab {
 
 // newLabWith also takes the gateway's Authn and the upstream's handler
 // (nil: one that echoes what it received).
-func newLabWith(t *testing.T, upstreamNames []string, mutate func(*Config), authn *Authn, upstream http.Handler) *lab {
+func newLabWith(t *testing.T, upstreamNames []string, mutate func(*Config), authn *Authn, upstream http.Handler, opts ...func(*Options)) *lab {
 	t.Helper()
 	l := &lab{agentCA: newTestCA(t, "gatehouse-test"), logs: &logBuffer{}}
 	public := newTestCA(t, "public-test")
@@ -58,7 +58,11 @@ func newLabWith(t *testing.T, upstreamNames []string, mutate func(*Config), auth
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	gw, err := New(Options{Config: cfg, Certs: &certSource{ca: l.agentCA, t: t}, Roots: public.pool, Logger: l.logs.logger(), Authn: authn})
+	o := Options{Config: cfg, Certs: &certSource{ca: l.agentCA, t: t}, Roots: public.pool, Logger: l.logs.logger(), Authn: authn}
+	for _, f := range opts {
+		f(&o)
+	}
+	gw, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,10 +48,19 @@ const (
 // IncompleteBody, before any byte of the offending chunk: an upstream never
 // receives a complete body that was not verified.
 func NewChunkResigner(agentBody io.Reader, agent, upstream ChunkKeys) io.Reader {
+	return NewChunkResignerTap(agentBody, agent, upstream, nil)
+}
+
+// NewChunkResignerTap is NewChunkResigner that also writes each chunk's
+// payload, once verified, to payload: the body without its framing and
+// signatures, for a record of what was sent. Errors writing to payload are
+// ignored; it must not block.
+func NewChunkResignerTap(agentBody io.Reader, agent, upstream ChunkKeys, payload io.Writer) io.Reader {
 	return &chunkResigner{
-		src:   bufio.NewReaderSize(agentBody, 64<<10),
-		agent: newChain(agent),
-		up:    newChain(upstream),
+		src:     bufio.NewReaderSize(agentBody, 64<<10),
+		agent:   newChain(agent),
+		up:      newChain(upstream),
+		payload: payload,
 	}
 }
 
@@ -80,10 +89,11 @@ func (c *chain) trailer(sum []byte) []byte {
 type chunkResigner struct {
 	src       *bufio.Reader
 	agent, up chain
-	data      []byte   // the current chunk's payload, reused
-	out       [][]byte // verified bytes not yet read: header, payload, tail
-	err       error    // sticky; io.EOF once the final chunk is out
-	hdr, tail []byte   // backing for out
+	data      []byte    // the current chunk's payload, reused
+	out       [][]byte  // verified bytes not yet read: header, payload, tail
+	err       error     // sticky; io.EOF once the final chunk is out
+	hdr, tail []byte    // backing for out
+	payload   io.Writer // verified payload, for the record; nil none
 }
 
 func (c *chunkResigner) Read(p []byte) (int, error) {
@@ -129,6 +139,9 @@ func (c *chunkResigner) next() error {
 		return chunkSignatureMismatch()
 	}
 	c.agent.prev = hex.EncodeToString(sig)
+	if c.payload != nil && size > 0 {
+		_, _ = c.payload.Write(c.data)
+	}
 	upSig := hex.EncodeToString(c.up.chunk(sum[:]))
 	c.up.prev = upSig
 	copy(c.hdr[len(c.hdr)-2-len(upSig):], upSig)

@@ -296,3 +296,19 @@ func TestChunkResignerStreams100MiBInBoundedMemory(t *testing.T) {
 	}
 	t.Logf("%d chunks; heap in use grew at most %d KiB", dst.chunks, (int64(peak)-int64(base))>>10)
 }
+
+func TestChunkResignerTapGetsPayloadOnly(t *testing.T) {
+	var tap bytes.Buffer
+	out, err := io.ReadAll(NewChunkResignerTap(bytes.NewReader(docChunkedBody), docChunkKeys, upKeys, &tap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) == 0 || tap.Len() != 66560 || bytes.Contains(tap.Bytes(), []byte("chunk-signature")) {
+		t.Fatalf("tap has %d bytes (want the 66560 of payload, no framing)", tap.Len())
+	}
+	for _, b := range tap.Bytes() {
+		if b != 'a' {
+			t.Fatalf("tap byte %q is not payload", b)
+		}
+	}
+}

@@ -1,0 +1,356 @@
+package intercept
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/xml"
+	"hash"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse/gatehouse/recorder"
+)
+
+// Recorder is where the chain writes a record of every call and of every
+// connection it refuses or splices: *recorder.Store.
+//
+// Intent is committed before a call leaves; an error refuses the call.
+// Complete appends what came back; Append records what never left.
+type Recorder interface {
+	Intent(ctx context.Context, r *recorder.Record) error
+	Complete(ctx context.Context, id string, fill func(*recorder.Record)) error
+	Append(ctx context.Context, r *recorder.Record) error
+}
+
+// DefaultBodyCap is how much of each body a record keeps; its size and
+// SHA-256 are always of the whole body.
+const DefaultBodyCap = 64 << 10
+
+// recordTimeout bounds a completion or an append after the agent's context
+// may have ended.
+const recordTimeout = 10 * time.Second
+
+// capture keeps the first cap bytes of a body and hashes all of it. The
+// transport may still write a request body while the handler completes the
+// record (an upstream that answered early), hence the lock.
+type capture struct {
+	mu       sync.Mutex
+	cap      int
+	data     []byte
+	h        hash.Hash
+	n        int64
+	withheld bool // the body carries secrets: keep its size only
+}
+
+func newCapture(limit int) *capture { return &capture{cap: limit, h: sha256.New()} }
+
+func (c *capture) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n += int64(len(p))
+	if c.withheld {
+		return len(p), nil
+	}
+	c.h.Write(p)
+	if room := c.cap - len(c.data); room > 0 {
+		c.data = append(c.data, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+// withhold drops what was captured and keeps counting bytes only.
+func (c *capture) withhold() {
+	c.mu.Lock()
+	c.withheld, c.data = true, nil
+	c.mu.Unlock()
+}
+
+func (c *capture) body(headers map[string][]string) recorder.Body {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := recorder.Body{Headers: headers, Size: c.n}
+	if c.withheld {
+		b.Truncated = c.n > 0
+		return b
+	}
+	b.Data = bytes.Clone(c.data)
+	b.Truncated = c.n > int64(len(c.data))
+	b.SHA256 = hex.EncodeToString(c.h.Sum(nil))
+	return b
+}
+
+// teeBody writes what the transport reads from the body to a capture.
+type teeBody struct {
+	io.ReadCloser
+	w io.Writer
+}
+
+func (t teeBody) Read(p []byte) (int, error) {
+	n, err := t.ReadCloser.Read(p)
+	if n > 0 {
+		_, _ = t.w.Write(p[:n])
+	}
+	return n, err
+}
+
+// payloadTap is the request capture as an io.Writer, nil when calls are not
+// recorded (a nil *capture in an interface would not be nil).
+func (call *Call) payloadTap() io.Writer {
+	if call.reqCap == nil {
+		return nil
+	}
+	call.reqTapped = true
+	return call.reqCap
+}
+
+// Headers a record never keeps: authentication, and keys customers hand S3
+// for SSE-C.
+var secretHeaders = map[string]bool{
+	"Authorization":        true,
+	"Proxy-Authorization":  true,
+	"X-Amz-Security-Token": true,
+	"Cookie":               true,
+	"Set-Cookie":           true,
+	"X-Amz-Server-Side-Encryption-Customer-Key":             true,
+	"X-Amz-Copy-Source-Server-Side-Encryption-Customer-Key": true,
+}
+
+func recordHeaders(h http.Header) map[string][]string {
+	out := make(map[string][]string, len(h))
+	for k, v := range h {
+		if !secretHeaders[http.CanonicalHeaderKey(k)] {
+			out[k] = append([]string(nil), v...)
+		}
+	}
+	return out
+}
+
+// Query and form parameters a record never keeps: presigned URLs'
+// credentials and signatures (SigV4 and V2), and the web identity token of
+// the STS exchange.
+var secretParams = map[string]bool{
+	"x-amz-signature": true, "x-amz-credential": true, "x-amz-security-token": true,
+	"signature": true, "awsaccesskeyid": true,
+	"webidentitytoken": true, "samlassertion": true,
+}
+
+// recordPath is the request's path and query without secret parameters.
+func recordPath(u *url.URL) string {
+	path := u.EscapedPath()
+	if u.RawQuery == "" {
+		return path
+	}
+	return path + "?" + withoutSecrets(u.RawQuery, false)
+}
+
+// withoutSecrets drops (query) or redacts (form) secret parameters, keeping
+// the rest as they were encoded.
+func withoutSecrets(raw string, redact bool) string {
+	parts := strings.Split(raw, "&")
+	kept := parts[:0]
+	for _, p := range parts {
+		k, _, _ := strings.Cut(p, "=")
+		if name, err := url.QueryUnescape(k); err == nil && secretParams[strings.ToLower(name)] {
+			if redact {
+				kept = append(kept, k+"=REDACTED")
+			}
+			continue
+		}
+		kept = append(kept, p)
+	}
+	return strings.Join(kept, "&")
+}
+
+// newRecord is what the chain knows of a call before it leaves.
+func (c *Chain) newRecord(r *http.Request, call *Call) *recorder.Record {
+	ci := call.Conn
+	rec := &recorder.Record{
+		ID: call.ID, Session: ci.ID, Kind: "call", Start: call.Start,
+		Mode: string(ci.Mode), SNI: ci.SNI, Dst: ci.Dst.String(),
+		Service: call.Service, Region: call.Region,
+		Method: r.Method, Host: r.Host, Path: recordPath(r.URL),
+		Operation: call.Operation,
+		Action:    call.Described.Action, Resources: call.Described.Resources,
+		UpstreamRole: call.UpstreamRole,
+	}
+	if call.Described.Operation != "" {
+		rec.Operation = call.Described.Operation
+	}
+	if call.Described.Region != "" {
+		rec.Region = call.Described.Region
+	}
+	rec.Identity.SourceAddr = ci.Client.String()
+	if id := call.Identity; id != nil {
+		rec.Identity.Issuer, rec.Identity.Subject, rec.Identity.Source = id.Issuer, id.Subject, id.Source
+		rec.Identity.Groups = id.Groups
+	}
+	d := call.Decision
+	rec.Decision = recorder.Decision{
+		Effect: string(d.Effect), Rule: d.Rule, Reason: d.Reason, Shadow: d.Shadow, WouldBe: string(d.WouldBe),
+		ApprovalID: call.ApprovalID, Votes: call.votes,
+	}
+	return rec
+}
+
+// recordIntent commits the intent of a call about to leave, with the
+// request as it goes upstream (authentication removed). Its error refuses
+// the call: nothing leaves unrecorded.
+func (c *Chain) recordIntent(out *http.Request, call *Call) *Error {
+	if c.recorder == nil {
+		return nil
+	}
+	rec := c.newRecord(out, call)
+	rec.Request.Headers = recordHeaders(out.Header)
+	t0 := time.Now()
+	err := c.recorder.Intent(out.Context(), rec)
+	c.metrics.recordSeconds.Observe(time.Since(t0).Seconds())
+	if err != nil {
+		c.metrics.recordFailures.WithLabelValues("intent").Inc()
+		return refuse(http.StatusServiceUnavailable, "ServiceUnavailable",
+			"the call could not be recorded, so it was not sent; the gateway's operator must check the recorder's disk (gatehouse_record_failures_total)", err)
+	}
+	call.intent = true
+	call.reqHeaders = rec.Request.Headers
+	if out.Body != nil && out.Body != http.NoBody && !call.reqTapped && call.reqCap != nil {
+		out.Body = teeBody{out.Body, call.reqCap}
+	}
+	return nil
+}
+
+// record completes the call's record: appended after its intent when it
+// was forwarded, or written whole when it never left.
+func (c *Chain) record(w *countingWriter, r *http.Request, call *Call) {
+	if c.recorder == nil {
+		return
+	}
+	end := time.Now()
+	fill := func(rec *recorder.Record) {
+		rec.End = end
+		rec.UpstreamFirstByte = call.firstByte
+		rec.UpstreamRequestID, rec.UpstreamID2 = call.UpstreamID, call.upstreamID2
+		rec.UpstreamRole = call.UpstreamRole
+		rec.Verdict, rec.Status = call.Verdict, w.status
+		rec.BytesIn, rec.BytesOut = call.bytesIn.Load(), w.bytes
+		rec.Decision.ApprovalID, rec.Decision.Votes = call.ApprovalID, call.votes
+		rec.Request = call.reqCap.body(call.reqHeaders)
+		if rec.Request.Size == 0 && !call.intent {
+			rec.Request = readBody(call, c.bodyCap)
+		}
+		rec.Response = w.capture.body(recordHeaders(w.Header()))
+		if call.err != nil {
+			rec.ErrorCode = call.err.Code
+		} else if w.status >= 300 {
+			rec.ErrorCode = errorCode(w.Header(), rec.Response.Data)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), recordTimeout)
+	defer cancel()
+	var err error
+	stage := "complete"
+	if call.intent {
+		err = c.recorder.Complete(ctx, call.ID, fill)
+	} else {
+		stage = "append"
+		rec := c.newRecord(r, call)
+		rec.Request.Headers = recordHeaders(r.Header)
+		call.reqHeaders = rec.Request.Headers
+		fill(rec)
+		err = c.recorder.Append(ctx, rec)
+	}
+	if err != nil {
+		c.metrics.recordFailures.WithLabelValues(stage).Inc()
+		c.log.Error("record", "id", call.ID, "stage", stage, "err", err)
+	}
+}
+
+// readBody is the body the chain read whole for a call that never left:
+// a query-protocol form (secret parameters redacted), a JSON document, an
+// S3 multi-object delete.
+func readBody(call *Call, limit int) recorder.Body {
+	var b []byte
+	switch {
+	case call.formBody != nil:
+		b = []byte(withoutSecrets(string(call.formBody), true))
+	case call.jsonBody != nil:
+		b = call.jsonBody
+	case call.xmlBody != nil:
+		b = call.xmlBody
+	default:
+		return recorder.Body{Headers: call.reqHeaders}
+	}
+	c := newCapture(limit)
+	c.Write(b)
+	return c.body(call.reqHeaders)
+}
+
+// errorCode reads the AWS error code of an error response: the JSON
+// protocols' X-Amzn-ErrorType or __type, the XML protocols' <Code>.
+func errorCode(h http.Header, body []byte) string {
+	if t := h.Get("X-Amzn-Errortype"); t != "" {
+		t, _, _ = strings.Cut(t, ":")
+		return t
+	}
+	var j struct {
+		Type string `json:"__type"`
+		Code string `json:"code"`
+	}
+	if json.Unmarshal(body, &j) == nil {
+		if j.Type != "" {
+			_, t, _ := strings.Cut(j.Type, "#")
+			if t == "" {
+				t = j.Type
+			}
+			return t
+		}
+		return j.Code
+	}
+	d := xml.NewDecoder(bytes.NewReader(body))
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return ""
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "Code" {
+			var code string
+			if d.DecodeElement(&code, &se) == nil {
+				return strings.TrimSpace(code)
+			}
+			return ""
+		}
+	}
+}
+
+// recordConn records a connection refused or spliced before any request
+// was read: who connected, to what, and why it went no further.
+func (c *Chain) recordConn(ci *ConnInfo, verdict, stage, reason string) {
+	if c.recorder == nil {
+		return
+	}
+	rec := &recorder.Record{
+		ID: ci.ID, Session: ci.ID, Kind: "connection", Start: ci.Start, End: time.Now(),
+		Mode: string(ci.Mode), SNI: ci.SNI, Dst: ci.Dst.String(),
+		Verdict: verdict, BytesIn: ci.bytesIn.Load(), BytesOut: ci.bytesOut.Load(),
+	}
+	rec.Identity.SourceAddr = ci.Client.String()
+	if ci.ConnectHost != "" {
+		rec.Host = ci.ConnectHost
+	}
+	if verdict == "refused" {
+		rec.ErrorCode = "ConnectionRefused"
+		rec.Response.Headers = map[string][]string{"X-Gatehouse-Stage": {stage}, "X-Gatehouse-Reason": {reason}}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+	defer cancel()
+	if err := c.recorder.Append(ctx, rec); err != nil {
+		c.metrics.recordFailures.WithLabelValues("append").Inc()
+		c.log.LogAttrs(ctx, slog.LevelError, "record", slog.String("conn", ci.ID), slog.String("stage", "append"), slog.Any("err", err))
+	}
+}

@@ -1,0 +1,190 @@
+package intercept
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/recorder"
+)
+
+// orderedRecorder is the real store, with the order of intents noted next
+// to the upstream's arrivals.
+type orderedRecorder struct {
+	*recorder.Store
+	mu     sync.Mutex
+	events []string
+}
+
+func (o *orderedRecorder) note(e string) {
+	o.mu.Lock()
+	o.events = append(o.events, e)
+	o.mu.Unlock()
+}
+
+func (o *orderedRecorder) Intent(ctx context.Context, r *recorder.Record) error {
+	err := o.Store.Intent(ctx, r)
+	if err == nil {
+		o.note("intent")
+	}
+	return err
+}
+
+func records(t *testing.T, s *recorder.Store, q recorder.Query) []*recorder.Record {
+	t.Helper()
+	rs, err := s.Search(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+func TestForwardedCallRecordedIntentFirst(t *testing.T) {
+	st, err := recorder.Open(recorder.Options{Dir: t.TempDir(), MemTableSize: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rec := &orderedRecorder{Store: st}
+	l, _, creds := newAuthnLab(t, func(o *Options) { o.Recorder = rec; o.BodyCap = 8 })
+	body := "hello, recorded world"
+	req, _ := http.NewRequest("PUT", "https://s3.amazonaws.com/bucket/key.txt", strings.NewReader(body))
+	req.Header.Set("X-Amz-Server-Side-Encryption-Customer-Key", "c2VjcmV0LWN1c3RvbWVyLWtleQ==")
+	sign(t, req, creds, "", "s3", hashOf(body))
+	resp, err := l.client(t, "s3.amazonaws.com").Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d; log:\n%s", resp.StatusCode, l.logs)
+	}
+	l.waitLog(`"msg":"request"`)
+	rs := records(t, st, recorder.Query{Identity: "agent-1"})
+	if len(rs) != 1 {
+		t.Fatalf("%d records", len(rs))
+	}
+	r := rs[0]
+	if !r.Complete || r.Kind != "call" || r.Verdict != "forwarded" || r.Status != 200 || r.Action != "s3:PutObject" ||
+		len(r.Resources) != 1 || r.Resources[0] != "arn:aws:s3:::bucket/key.txt" || r.Method != "PUT" || r.Path != "/bucket/key.txt" {
+		t.Fatalf("record: %+v", r)
+	}
+	if string(r.Request.Data) != body[:8] || !r.Request.Truncated || r.Request.Size != int64(len(body)) || r.Request.SHA256 != hashOf(body) {
+		t.Fatalf("request body: %+v", r.Request)
+	}
+	if string(r.Response.Data) != "ok" || r.Response.Size != 2 || r.Response.SHA256 != hashOf("ok") {
+		t.Fatalf("response body: %+v", r.Response)
+	}
+	if r.Start.IsZero() || r.UpstreamFirstByte.Before(r.Start) || r.End.Before(r.UpstreamFirstByte) {
+		t.Fatalf("times: %v %v %v", r.Start, r.UpstreamFirstByte, r.End)
+	}
+	b, _ := json.Marshal(r)
+	for _, secret := range []string{creds.SecretAccessKey, creds.SessionToken, creds.AccessKeyID, gatewaySecret, "GATEWAYKEY", "Signature=", "c2VjcmV0LWN1c3RvbWVyLWtleQ"} {
+		if strings.Contains(string(b), secret) {
+			t.Fatalf("record holds %q: %s", secret, b)
+		}
+	}
+	if _, ok := r.Request.Headers["X-Amz-Content-Sha256"]; !ok {
+		t.Fatalf("forwarded headers not kept: %v", r.Request.Headers)
+	}
+}
+
+func TestRefusedCallRecordedWhole(t *testing.T) {
+	st, err := recorder.Open(recorder.Options{Dir: t.TempDir(), MemTableSize: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	l, up, creds := newAuthnLab(t, func(o *Options) { o.Recorder = st })
+	req, _ := http.NewRequest("GET", "https://s3.amazonaws.com/bucket/k?list-type=2", nil)
+	sign(t, req, creds, "not-the-secret", "s3", hashOf(""))
+	resp, err := l.client(t, "s3.amazonaws.com").Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	l.waitLog(`"msg":"request"`)
+	if n := len(up.requests()); n != 0 {
+		t.Fatalf("%d forwarded", n)
+	}
+	rs := records(t, st, recorder.Query{ErrorCode: "SignatureDoesNotMatch"})
+	if len(rs) != 1 || !rs[0].Complete || rs[0].Verdict != "refused" || rs[0].Status != 403 || rs[0].Path != "/bucket/k?list-type=2" {
+		all, _ := st.Search(recorder.Query{})
+		for _, r := range all {
+			t.Logf("%+v", r)
+		}
+		t.Fatalf("records: %+v\n%s", rs, l.logs)
+	}
+	if !strings.Contains(string(rs[0].Response.Data), "SignatureDoesNotMatch") {
+		t.Fatalf("response body not recorded: %q", rs[0].Response.Data)
+	}
+	if inc := st.Incomplete(); len(inc) != 0 {
+		t.Fatal(inc)
+	}
+}
+
+// A store that cannot write refuses the call: nothing reaches the upstream,
+// and the agent gets an AWS error saying why.
+func TestUnwritableStoreRefusesCalls(t *testing.T) {
+	st, err := recorder.Open(recorder.Options{Dir: t.TempDir(), MemTableSize: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	l, up, creds := newAuthnLab(t, func(o *Options) { o.Recorder = st })
+	req, _ := http.NewRequest("PUT", "https://s3.amazonaws.com/bucket/key", strings.NewReader("x"))
+	sign(t, req, creds, "", "s3", hashOf("x"))
+	resp, err := l.client(t, "s3.amazonaws.com").Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || !strings.Contains(string(b), "<Code>ServiceUnavailable</Code>") || !strings.Contains(string(b), "could not be recorded") {
+		t.Fatalf("got %d %s", resp.StatusCode, b)
+	}
+	if n := len(up.requests()); n != 0 {
+		t.Fatalf("%d forwarded", n)
+	}
+	if got := l.waitLog(`"msg":"request"`); !strings.Contains(got, "recorder unavailable") {
+		t.Fatalf("log:\n%s", got)
+	}
+}
+
+func TestRecordPathAndFormsLoseSecrets(t *testing.T) {
+	u, _ := url.Parse("https://s3.amazonaws.com/b/a%20b?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ASIA%2F20261126&x-amz-signature=ff&X-Amz-Security-Token=tok&versionId=3&Signature=v2&AWSAccessKeyId=AKIA")
+	if got := recordPath(u); got != "/b/a%20b?X-Amz-Algorithm=AWS4-HMAC-SHA256&versionId=3" {
+		t.Fatalf("path %q", got)
+	}
+	form := "Action=AssumeRoleWithWebIdentity&WebIdentityToken=eyJhbGciOi.payload.sig&RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fr"
+	if got := withoutSecrets(form, true); got != "Action=AssumeRoleWithWebIdentity&WebIdentityToken=REDACTED&RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fr" {
+		t.Fatalf("form %q", got)
+	}
+	h := http.Header{"Authorization": {"AWS4-HMAC-SHA256 Credential=x"}, "X-Amz-Security-Token": {"t"}, "X-Amz-Date": {"d"}}
+	if got := recordHeaders(h); len(got) != 1 || got["X-Amz-Date"][0] != "d" {
+		t.Fatalf("headers %v", got)
+	}
+}
+
+func TestErrorCodeFromAWSBodies(t *testing.T) {
+	for body, want := range map[string]string{
+		`<?xml version="1.0"?><Error><Code>NoSuchKey</Code></Error>`:                               "NoSuchKey",
+		`<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code></Error></ErrorResponse>`: "Throttling",
+		`{"__type":"com.amazonaws.dynamodb.v20120810#ResourceNotFoundException","message":"x"}`:    "ResourceNotFoundException",
+		`{"code":"AccessDeniedException"}`:                                                         "AccessDeniedException",
+		`not an error document`:                                                                    "",
+	} {
+		if got := errorCode(http.Header{}, []byte(body)); got != want {
+			t.Errorf("%s: got %q want %q", body, got, want)
+		}
+	}
+	if got := errorCode(http.Header{"X-Amzn-Errortype": {"ValidationException:http://internal"}}, nil); got != "ValidationException" {
+		t.Errorf("header: %q", got)
+	}
+}

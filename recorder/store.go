@@ -42,7 +42,10 @@ type Options struct {
 	MinFree int64
 	// MemTableSize is Badger's; default 64 MiB.
 	MemTableSize int64
-	Now          func() time.Time
+	// ReadOnly opens the store for reading (search, verify, export) while
+	// no gateway holds it; writes fail with ErrUnavailable.
+	ReadOnly bool
+	Now      func() time.Time
 }
 
 // Store is the Badger-backed record store.
@@ -100,7 +103,8 @@ func Open(opts Options) (*Store, error) {
 		WithValueThreshold(min(1<<20, opts.MemTableSize/10)).
 		WithNumMemtables(2).
 		WithNumLevelZeroTables(2).
-		WithNumLevelZeroTablesStall(4)
+		WithNumLevelZeroTablesStall(4).
+		WithReadOnly(opts.ReadOnly)
 	db, err := badger.Open(bo)
 	if err != nil {
 		return nil, fmt.Errorf("open recorder %s: %w: %w", opts.Dir, ErrUnavailable, err)
@@ -110,8 +114,38 @@ func Open(opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open recorder %s: %w", opts.Dir, err)
 	}
-	go s.write()
+	if opts.ReadOnly {
+		close(s.quit)
+		close(s.stopped)
+	} else {
+		go s.write()
+	}
 	return s, nil
+}
+
+// GC runs Badger's value-log garbage collection every interval until ctx
+// ends, reclaiming the space of entries past their TTL; errors other than
+// "nothing to collect" go to onErr.
+func (s *Store) GC(ctx context.Context, every time.Duration, onErr func(error)) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for ctx.Err() == nil {
+			err := s.db.RunValueLogGC(0.5)
+			if err == nil {
+				continue // rewrote a file; there may be more
+			}
+			if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) && onErr != nil {
+				onErr(err)
+			}
+			break
+		}
+	}
 }
 
 func (s *Store) load() error {
@@ -518,6 +552,10 @@ func getEntry(txn *badger.Txn, seq uint64) (*Record, error) {
 func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		if s.opts.ReadOnly {
+			err = s.db.Close()
+			return
+		}
 		close(s.quit)
 		<-s.stopped
 		if s.opts.CheckpointKey != nil && s.seq > 0 && s.lastCkpt != s.seq {

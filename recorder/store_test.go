@@ -718,3 +718,26 @@ func TestAppendIsOneCompleteEntry(t *testing.T) {
 		t.Fatalf("verify: %+v %v", rep, err)
 	}
 }
+
+func TestReadOnlyReadsAndRefusesWrites(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s := open(t, Options{Dir: dir, CheckpointKey: testKey(1)})
+	if err := s.Intent(ctx, call("a", 1)); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	ro := open(t, Options{Dir: dir, CheckpointKey: testKey(1), ReadOnly: true})
+	if _, err := ro.Get("a"); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := ro.Verify(ctx); err != nil || !rep.OK() {
+		t.Fatalf("%+v %v", rep, err)
+	}
+	if err := ro.Intent(ctx, call("b", 2)); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("read-only intent: %v", err)
+	}
+	if inc := ro.Incomplete(); len(inc) != 1 || inc[0] != "a" {
+		t.Fatalf("incomplete %v", inc)
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse/gatehouse/intercept"
 	"github.com/gatehouse/gatehouse/intercept/identity"
 	"github.com/gatehouse/gatehouse/policy/approval"
+	"github.com/gatehouse/gatehouse/recorder"
 )
 
 // ApprovalsConfig is the approvals section: where held calls wait, who may
@@ -69,7 +70,8 @@ func (a verifierAuth) Authenticate(ctx context.Context, token string) (approval.
 
 // buildApprovals opens the store of held calls and serves the admin API
 // (unix socket for root; HTTPS when configured).
-func buildApprovals(ctx context.Context, cfg *Config, authn *intercept.Authn, log *slog.Logger) (*intercept.Approvals, error) {
+func buildApprovals(ctx context.Context, cfg *Config, authn *intercept.Authn, records *recorder.Store, log *slog.Logger) (*intercept.Approvals, error) {
+	_ = records // the sessions endpoints of the admin API read it
 	ac := cfg.Approvals
 	notifier, err := approval.NewNotifier(ac.Webhooks, approval.NotifierOptions{
 		OnError: func(err error) { log.Warn("approval webhook", "err", err) },

@@ -27,9 +27,16 @@ type Config struct {
 	Identity  IdentityConfig   `yaml:"identity"`
 	Policy    PolicyConfig     `yaml:"policy"`
 	Approvals ApprovalsConfig  `yaml:"approvals"`
+	Recorder  RecorderConfig   `yaml:"recorder"`
+	Metrics   MetricsConfig    `yaml:"metrics"`
 	// UpstreamCredentials are what Gatehouse signs with: its own (the
 	// aws-sdk-go-v2 default chain) or roles assumed per agent.
 	UpstreamCredentials awscreds.Config `yaml:"upstream_credentials"`
+}
+
+// MetricsConfig serves Prometheus metrics; off unless Listen is set.
+type MetricsConfig struct {
+	Listen string `yaml:"listen"` // e.g. 127.0.0.1:9464; serves /metrics
 }
 
 type LogConfig struct {
@@ -93,6 +100,7 @@ func (c *Config) applyDefaults() {
 	c.Intercept = c.Intercept.WithDefaults()
 	c.Identity.applyDefaults()
 	c.approvalsDefaults()
+	c.recorderDefaults()
 }
 
 func (c *Config) Validate() error {
@@ -116,6 +124,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.UpstreamCredentials.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Recorder.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

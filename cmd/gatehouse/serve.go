@@ -7,6 +7,9 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse/gatehouse/ca"
@@ -63,13 +66,30 @@ the CA is created in the data dir on first run, the explicit proxy listens on
 			if err != nil {
 				return err
 			}
-			approvals, err := buildApprovals(cmd.Context(), cfg, authn, log)
+			records, err := buildRecorder(cmd.Context(), cfg, log)
 			if err != nil {
 				return err
 			}
-			srv, err := intercept.New(intercept.Options{Config: cfg.Intercept, Certs: certs, Logger: log, Authn: authn, Policy: decider, Approvals: approvals})
+			defer func() {
+				if err := records.Close(); err != nil {
+					log.Error("closing the recorder", "err", err)
+				}
+			}()
+			approvals, err := buildApprovals(cmd.Context(), cfg, authn, records, log)
 			if err != nil {
 				return err
+			}
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			srv, err := intercept.New(intercept.Options{
+				Config: cfg.Intercept, Certs: certs, Logger: log, Authn: authn, Policy: decider, Approvals: approvals,
+				Recorder: records, BodyCap: cfg.Recorder.BodyCap, Metrics: reg,
+			})
+			if err != nil {
+				return err
+			}
+			if cfg.Metrics.Listen != "" {
+				go serveMetrics(cfg.Metrics.Listen, reg, log)
 			}
 			if pprofListen != "" {
 				go servePprof(pprofListen, log)
@@ -87,6 +107,16 @@ the CA is created in the data dir on first run, the explicit proxy listens on
 	f.StringVar(&transparentListen, "transparent-listen", "", "transparent listener address (default :15001)")
 	f.StringVar(&pprofListen, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060), for profiling")
 	return cmd
+}
+
+func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	log.Info("metrics", "addr", addr)
+	if err := srv.ListenAndServe(); err != nil {
+		log.Error("metrics listener", "addr", addr, "err", err)
+	}
 }
 
 func servePprof(addr string, log *slog.Logger) {

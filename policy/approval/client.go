@@ -22,6 +22,8 @@ type Client struct {
 	BaseURL    string
 	HTTPClient *http.Client // nil: one with a 30s timeout
 	Token      string       // OIDC token of the approver; not sent on the unix socket
+	// MaxResponse is the largest response body read; 0 is 64 MiB.
+	MaxResponse int64
 
 	unix bool
 }
@@ -73,6 +75,13 @@ func (c *Client) Approve(ctx context.Context, id, reason string, grantFor time.D
 	return out, err
 }
 
+// GetJSON reads path (an endpoint mounted with Server.Handle, query
+// included) into out, with the same authentication and errors as the
+// approvals calls.
+func (c *Client) GetJSON(ctx context.Context, path string, out any) error {
+	return c.do(ctx, http.MethodGet, path, nil, out)
+}
+
 // Deny denies request id.
 func (c *Client) Deny(ctx context.Context, id, reason string) (Request, error) {
 	var out Request
@@ -116,9 +125,16 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("approvals api: %w", err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	limit := c.MaxResponse
+	if limit <= 0 {
+		limit = 64 << 20
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return fmt.Errorf("approvals api: %s %s: %w", method, path, err)
+	}
+	if int64(len(b)) > limit {
+		return fmt.Errorf("approvals api: %s %s: response larger than %d bytes", method, path, limit)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e errorBody

@@ -37,7 +37,8 @@ var ErrAuthUnavailable = errors.New("authentication unavailable")
 // without one or with one the Authenticator refuses) and must be in one
 // of the approver groups (403 otherwise). On the unix socket (ServeUnix)
 // the peer's uid must be 0; it acts as LocalRoot. Errors are
-// {"error": "..."}.
+// {"error": "..."}. Handle mounts other packages' endpoints behind the
+// same rules.
 type Server struct {
 	store  *Store
 	auth   Authenticator
@@ -58,6 +59,21 @@ func NewServer(store *Store, auth Authenticator, approverGroups []string) *Serve
 		writeError(w, http.StatusNotFound, "no such endpoint")
 	})
 	return s
+}
+
+// Handle mounts h at pattern (an http.ServeMux pattern, "GET
+// /v1/records/{id}") behind the same authentication as the approvals
+// endpoints: root on the unix socket, or a bearer token of an
+// approver-group member over HTTPS. It is for endpoints as privileged as
+// deciding held calls, such as reading the records cmd/gatehouse serves;
+// h finds its caller with PrincipalFrom. Call it before serving.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// PrincipalFrom is the caller the Server authenticated, inside a handler
+// mounted with Handle.
+func PrincipalFrom(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
 }
 
 const maxBody = 64 << 10

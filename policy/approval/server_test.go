@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -248,4 +249,40 @@ func TestListenHTTPS(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// An endpoint mounted with Handle is as privileged as the approvals: the
+// same 401 and 403 before it runs, and it sees who called.
+func TestHandleMountsBehindAuthentication(t *testing.T) {
+	api := NewServer(openStore(t, t.TempDir(), newClock()), testTokens, []string{"approvers", "sre"})
+	api.Handle("GET /v1/records/{id}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, ok := PrincipalFrom(r.Context())
+		if !ok {
+			t.Error("no principal in a mounted handler")
+		}
+		fmt.Fprintf(w, "%s read %s", p.Subject, r.PathValue("id"))
+	}))
+	tests := []struct {
+		name, token string
+		wantStatus  int
+		wantBody    string
+	}{
+		{"no token: 401", "", 401, "bearer token is required"},
+		{"refused token: 401", "forged", 401, "not accepted"},
+		{"not an approver: 403", "eve-token", 403, "not in an approver group"},
+		{"approver: the handler runs", "alice-token", 200, "alice read r-1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", "https://gatehouse/v1/records/r-1", nil)
+			if tt.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tt.token)
+			}
+			rec := httptest.NewRecorder()
+			api.ServeHTTP(rec, req)
+			if rec.Code != tt.wantStatus || !strings.Contains(rec.Body.String(), tt.wantBody) {
+				t.Fatalf("got %d %q, want %d with %q", rec.Code, rec.Body.String(), tt.wantStatus, tt.wantBody)
+			}
+		})
+	}
 }

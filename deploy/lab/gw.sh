@@ -6,13 +6,14 @@ case "${1:-}" in
 start)
   log "gatehouse serve in $NS_GW"
   # GATEHOUSE_SERVE_ARGS: extra flags, e.g. --pprof 127.0.0.1:6060 for profiling.
+  # GATEHOUSE_CONFIG: another config file (default out/gatehouse.yaml).
   # Gatehouse's own upstream credentials are MinIO's root keys, given to
   # it alone, in a clean environment (no CA or AWS variable of this machine).
   ip netns exec $NS_GW env -i PATH=/usr/bin:/bin HOME="$OUT/gw" \
     AWS_ACCESS_KEY_ID=$MINIO_USER AWS_SECRET_ACCESS_KEY=$MINIO_PASSWORD AWS_REGION=$LAB_REGION \
     AWS_CA_BUNDLE="$OUT/pki/public-ca.pem" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
     AWS_EC2_METADATA_DISABLED=true \
-    "$GATEHOUSE_BIN" serve -c "$OUT/gatehouse.yaml" ${GATEHOUSE_SERVE_ARGS:-} >> "$OUT/gatehouse.log" 2>&1 &
+    "$GATEHOUSE_BIN" serve -c "${GATEHOUSE_CONFIG:-$OUT/gatehouse.yaml}" ${GATEHOUSE_SERVE_ARGS:-} >> "$OUT/gatehouse.log" 2>&1 &
   echo $! > "$pidfile"
   for i in $(seq 1 100); do
     ip netns exec $NS_GW bash -c "exec 3<>/dev/tcp/$GW_AGENT_IP/$PROXY_PORT" 2>/dev/null && exit 0

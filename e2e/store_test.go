@@ -1,0 +1,293 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+
+	"github.com/gatehouse/gatehouse/deploy/lab"
+	"github.com/gatehouse/gatehouse/recorder"
+)
+
+// The recorder's tests run after the workloads (files run in name order).
+
+var (
+	recordsDir = filepath.Join(outDir, "gw/records")
+	streamBin  = filepath.Join(outDir, "bin/gostream")
+)
+
+// withStore stops the gateway, opens its store read-only for fn, and
+// starts the gateway again (also when fn fails the test).
+func withStore(t *testing.T, dir string, fn func(s *recorder.Store)) {
+	t.Helper()
+	if err := lab.Script(repoRoot, "gw.sh", "stop"); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := lab.Script(repoRoot, "gw.sh", "start"); err != nil {
+			t.Error(err)
+		}
+	}()
+	s, err := recorder.Open(recorder.Options{Dir: dir, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fn(s)
+}
+
+func search(t *testing.T, s *recorder.Store, q recorder.Query) []*recorder.Record {
+	t.Helper()
+	if q.Limit == 0 {
+		q.Limit = 1 << 20
+	}
+	rs, err := s.Search(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+// Kill -9 of Gatehouse during a stream of calls: every call whose response
+// reached the agent is in the store complete, every call that reached
+// MinIO has at least its intent, and the restart reports the incomplete
+// ones (here at least the upload still sending its body).
+func TestRecordsSurviveKill9(t *testing.T) {
+	build := exec.Command("go", "build", "-o", streamBin, "./e2e/clients/gostream")
+	build.Dir = repoRoot
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build gostream: %v\n%s", err, out)
+	}
+	client := goS3(t)
+	ctx := context.Background()
+	const bucket = "rec-crash"
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil && !strings.Contains(err.Error(), "BucketAlready") {
+		t.Fatal(err)
+	}
+
+	cmd := exec.Command("ip", "netns", "exec", lab.NSAgent, streamBin, "-bucket", bucket, "-workers", "4", "-slow", "2m")
+	cmd.Env = agentEnv(t)
+	stdout, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var mu sync.Mutex
+	answered := map[string]string{} // key -> upstream request id the agent saw
+	slowStarted := false
+	lines := make(chan struct{}, 1<<16)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			f := strings.Fields(sc.Text())
+			mu.Lock()
+			switch {
+			case len(f) == 3 && f[0] == "ok":
+				answered[f[1]] = f[2]
+			case sc.Text() == "slow started":
+				slowStarted = true
+			}
+			mu.Unlock()
+			lines <- struct{}{}
+		}
+		close(lines)
+	}()
+	waitFor(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slowStarted && len(answered) >= 60
+	}, "the stream to be under way")
+
+	killedAt := logMark(t)
+	if err := lab.Script(repoRoot, "gw.sh", "kill"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("the stream finished although the gateway was killed")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the stream went on for 30s after the gateway was killed")
+	}
+	for range lines { // drain what the agent printed before it stopped
+	}
+	mu.Lock()
+	t.Logf("agent got %d answers before the kill; it stopped with: %s", len(answered), strings.TrimSpace(stderr.String()))
+	mu.Unlock()
+
+	if err := lab.Script(repoRoot, "gw.sh", "start"); err != nil {
+		t.Fatal(err)
+	}
+	var reported []string
+	for _, l := range linesSince(t, killedAt) {
+		if strings.HasPrefix(l.str("msg"), "records left incomplete") {
+			ids, _ := l["ids"].([]any)
+			for _, id := range ids {
+				reported = append(reported, id.(string))
+			}
+			if n, _ := l["count"].(float64); int(n) != len(ids) && len(ids) < 20 {
+				t.Errorf("count %v but %d ids", n, len(ids))
+			}
+		}
+	}
+	if len(reported) == 0 {
+		t.Fatal("the restart reported no incomplete record; the slow upload was in flight")
+	}
+	// What reached MinIO, listed through the restarted gateway.
+	var stored []string
+	p := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String("stream/")})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page.Contents {
+			stored = append(stored, *o.Key)
+		}
+	}
+
+	withStore(t, recordsDir, func(s *recorder.Store) {
+		byKey := map[string]*recorder.Record{}
+		for _, r := range search(t, s, recorder.Query{Resource: "arn:aws:s3:::" + bucket + "/stream/*", Action: "s3:PutObject"}) {
+			byKey[strings.TrimPrefix(r.Resources[0], "arn:aws:s3:::"+bucket+"/")] = r
+		}
+		if len(byKey) == 0 {
+			for _, q := range []recorder.Query{{Limit: 5}, {Action: "s3:PutObject", Limit: 5}, {Resource: "arn:aws:s3:::" + bucket + "/*", Limit: 5}} {
+				for _, r := range search(t, s, q) {
+					t.Logf("%+v: %s %s %v complete=%v", q, r.ID, r.Action, r.Resources, r.Complete)
+				}
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for key, reqID := range answered {
+			r := byKey[key]
+			switch {
+			case r == nil:
+				t.Errorf("%s: answered to the agent, no record", key)
+			case !r.Complete || r.Status != 200 || r.UpstreamRequestID != reqID:
+				t.Errorf("%s: answered (request id %s), record complete=%v status=%d request id %q", key, reqID, r.Complete, r.Status, r.UpstreamRequestID)
+			}
+		}
+		for _, key := range stored {
+			if byKey[key] == nil {
+				t.Errorf("%s: reached MinIO without a record", key)
+			}
+		}
+		slow := byKey["stream/slow"]
+		if slow == nil || slow.Complete {
+			t.Fatalf("the upload in flight at the kill: %+v", slow)
+		}
+		incomplete := map[string]bool{}
+		for _, id := range s.Incomplete() {
+			incomplete[id] = true
+		}
+		if !incomplete[slow.ID] {
+			t.Errorf("the slow upload %s is not listed incomplete", slow.ID)
+		}
+		for _, id := range reported {
+			if !incomplete[id] {
+				t.Errorf("reported incomplete %s is not incomplete in the store", id)
+			}
+		}
+		t.Logf("%d answered, %d in MinIO, %d records, %d reported incomplete at restart", len(answered), len(stored), len(byKey), len(reported))
+	})
+}
+
+// The store's filesystem full: calls are refused with an AWS error and none
+// reaches MinIO; when space returns, calls go through again.
+func TestStoreFullRefusesCalls(t *testing.T) {
+	mnt := filepath.Join(outDir, "rec-tmpfs")
+	if err := os.MkdirAll(mnt, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := lab.Script(repoRoot, "gw.sh", "stop"); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "mount", "-t", "tmpfs", "-o", "size=512m", "gatehouse-e2e", mnt)
+	cfg, err := os.ReadFile(filepath.Join(outDir, "gatehouse.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(outDir, "gatehouse-tmpfs.yaml")
+	cfg = append(cfg, []byte("recorder:\n  dir: "+mnt+"/records\n  min_free: 67108864\nmetrics:\n  listen: 127.0.0.1:9464\n")...)
+	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GATEHOUSE_CONFIG", cfgPath)
+	t.Cleanup(func() {
+		os.Unsetenv("GATEHOUSE_CONFIG")
+		_ = lab.Script(repoRoot, "gw.sh", "stop")
+		_ = exec.Command("umount", mnt).Run()
+		if err := lab.Script(repoRoot, "gw.sh", "start"); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := lab.Script(repoRoot, "gw.sh", "start"); err != nil {
+		t.Fatal(err)
+	}
+
+	client := goS3(t)
+	ctx := context.Background()
+	const bucket = "rec-full"
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil && !strings.Contains(err.Error(), "BucketAlready") {
+		t.Fatal(err)
+	}
+	put := func(key string) error {
+		_, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader(key)},
+			func(o *s3.Options) { o.RetryMaxAttempts = 1 })
+		return err
+	}
+	if err := put("before"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Fill the filesystem to below the recorder's reserve.
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(mnt, &st); err != nil {
+		t.Fatal(err)
+	}
+	free := int64(st.Bavail) * int64(st.Bsize)
+	filler := filepath.Join(mnt, "filler")
+	run(t, "fallocate", "-l", strconv.FormatInt(free-16<<20, 10), filler)
+
+	counter := newMinioCounter(t)
+	err = put("during")
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "ServiceUnavailable" || !strings.Contains(ae.ErrorMessage(), "could not be recorded") {
+		t.Fatalf("put with the store full: %v", err)
+	}
+	if n := counter.packets(); n != 0 {
+		t.Fatalf("%d data segments reached MinIO with the store full", n)
+	}
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if err := put("after"); err != nil {
+		t.Fatalf("put after space returned: %v", err)
+	}
+	if _, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("during")}); err == nil {
+		t.Fatal("the call refused with the store full reached MinIO")
+	}
+	metrics := run(t, "ip", "netns", "exec", lab.NSGW, "curl", "-sS", "http://127.0.0.1:9464/metrics")
+	mustContainAll(t, metrics, `gatehouse_record_failures_total{stage="intent"} 1`)
+}

@@ -195,10 +195,10 @@ func harEntryOf(r *recorder.Record) harEntry {
 	wait, receive := phases(r)
 	e := harEntry{
 		StartedDateTime: r.Start.UTC().Format("2006-01-02T15:04:05.000Z07:00"),
-		Time:            ms(wait + receive),
+		Time:            millis(wait + receive),
 		Request:         harRequestOf(r),
 		Response:        harResponseOf(r),
-		Timings:         harTimings{Blocked: -1, DNS: -1, Connect: -1, SSL: -1, Send: 0, Wait: ms(wait), Receive: ms(receive)},
+		Timings:         harTimings{Blocked: -1, DNS: -1, Connect: -1, SSL: -1, Send: 0, Wait: millis(wait), Receive: millis(receive)},
 		Connection:      r.Session,
 		Gatehouse: harGatehouse{
 			ID: r.ID, Session: r.Session, Seq: r.Seq,
@@ -246,8 +246,8 @@ func phases(r *recorder.Record) (wait, receive time.Duration) {
 	return max(wait, 0), max(receive, 0)
 }
 
-// ms is d in milliseconds, to the microsecond.
-func ms(d time.Duration) float64 {
+// millis is d in milliseconds, to the microsecond.
+func millis(d time.Duration) float64 {
 	return float64(d.Microseconds()) / 1000
 }
 
@@ -262,7 +262,7 @@ func harRequestOf(r *recorder.Record) harRequest {
 		URL:         requestURL(r),
 		HTTPVersion: "HTTP/1.1",
 		Cookies:     []struct{}{},
-		Headers:     headersOf(r.Request.Headers, host(r)),
+		Headers:     headersOf(r.Request.Headers, callHost(r)),
 		QueryString: q,
 		HeadersSize: -1,
 		BodySize:    bodySize(r.Request),
@@ -270,7 +270,7 @@ func harRequestOf(r *recorder.Record) harRequest {
 	if req.BodySize > 0 || len(r.Request.Data) > 0 {
 		text, enc := bodyText(r.Request.Data)
 		req.PostData = &harPostData{
-			MimeType: first(r.Request.Headers, "Content-Type"),
+			MimeType: headerFirst(r.Request.Headers, "Content-Type"),
 			Text:     text,
 			Encoding: enc,
 			Comment:  truncation(r.Request),
@@ -297,7 +297,7 @@ func harResponseOf(r *recorder.Record) harResponse {
 		Headers:     headersOf(r.Response.Headers, ""),
 		Content: harContent{
 			Size:     bodySize(r.Response),
-			MimeType: first(r.Response.Headers, "Content-Type"),
+			MimeType: headerFirst(r.Response.Headers, "Content-Type"),
 			Text:     text,
 			Encoding: enc,
 			Comment:  truncation(r.Response),
@@ -306,7 +306,7 @@ func harResponseOf(r *recorder.Record) harResponse {
 		BodySize:    bodySize(r.Response),
 	}
 	if r.Status >= 300 && r.Status < 400 {
-		resp.RedirectURL = first(r.Response.Headers, "Location")
+		resp.RedirectURL = headerFirst(r.Response.Headers, "Location")
 	}
 	return resp
 }
@@ -324,9 +324,9 @@ func hasResponse(r *recorder.Record) bool {
 	return r.Status != 0
 }
 
-// host is the call's Host: what the client asked for, else the TLS server
+// callHost is the call's Host: what the client asked for, else the TLS server
 // name, else the original destination.
-func host(r *recorder.Record) string {
+func callHost(r *recorder.Record) string {
 	for _, h := range []string{r.Host, r.SNI, r.Dst} {
 		if h != "" {
 			return h
@@ -367,7 +367,7 @@ func requestURL(r *recorder.Record) string {
 	if t == "*" {
 		t = ""
 	}
-	return "https://" + host(r) + t
+	return "https://" + callHost(r) + t
 }
 
 // queryOf splits a raw query into its parameters, in order, decoded where
@@ -379,12 +379,12 @@ func queryOf(raw string) []harNV {
 			continue
 		}
 		k, v, _ := strings.Cut(part, "=")
-		q = append(q, harNV{Name: unescape(k), Value: unescape(v)})
+		q = append(q, harNV{Name: queryUnescape(k), Value: queryUnescape(v)})
 	}
 	return q
 }
 
-func unescape(s string) string {
+func queryUnescape(s string) string {
 	if u, err := url.QueryUnescape(s); err == nil {
 		return u
 	}
@@ -395,7 +395,7 @@ func unescape(s string) string {
 // keeps an HTTP/1.1 request's Host apart from its header map).
 func headersOf(h map[string][]string, hostHeader string) []harNV {
 	out := []harNV{}
-	if hostHeader != "" && len(values(h, "Host")) == 0 {
+	if hostHeader != "" && len(headerValues(h, "Host")) == 0 {
 		out = append(out, harNV{Name: "Host", Value: hostHeader})
 	}
 	for _, k := range slices.Sorted(maps.Keys(h)) {
@@ -406,8 +406,8 @@ func headersOf(h map[string][]string, hostHeader string) []harNV {
 	return out
 }
 
-// values are h's values for name, whatever the case it was recorded in.
-func values(h map[string][]string, name string) []string {
+// headerValues are h's values for name, whatever the case it was recorded in.
+func headerValues(h map[string][]string, name string) []string {
 	if v, ok := h[name]; ok {
 		return v
 	}
@@ -419,8 +419,8 @@ func values(h map[string][]string, name string) []string {
 	return nil
 }
 
-func first(h map[string][]string, name string) string {
-	if v := values(h, name); len(v) > 0 {
+func headerFirst(h map[string][]string, name string) string {
+	if v := headerValues(h, name); len(v) > 0 {
 		return v[0]
 	}
 	return ""
@@ -432,13 +432,13 @@ func bodySize(b recorder.Body) int64 {
 	return max(b.Size, int64(len(b.Data)))
 }
 
-func truncated(b recorder.Body) bool {
+func isTruncated(b recorder.Body) bool {
 	return b.Truncated || b.Size > int64(len(b.Data))
 }
 
 // truncation is the comment on a capped body, "" for a whole one.
 func truncation(b recorder.Body) string {
-	if !truncated(b) {
+	if !isTruncated(b) {
 		return ""
 	}
 	return fmt.Sprintf("truncated by gatehouse: %d of %d bytes recorded; sha256 of the whole body %s", len(b.Data), b.Size, b.SHA256)

@@ -19,21 +19,21 @@ import (
 
 var updateHAR = flag.Bool("update-har", false, "rewrite testdata/har-calls.har from HAR's output")
 
-// t0 is when the test calls start.
-var t0 = time.Date(2026, 3, 14, 9, 26, 53, 589_000_000, time.UTC)
+// callsT0 is when the test calls start.
+var callsT0 = time.Date(2026, 3, 14, 9, 26, 53, 589_000_000, time.UTC)
 
-func at(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+func callAt(ms int) time.Time { return callsT0.Add(time.Duration(ms) * time.Millisecond) }
 
-func sum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+func sha256Hex(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 
 // body is a whole recorded body.
-func body(h map[string][]string, data []byte) recorder.Body {
-	return recorder.Body{Headers: h, Data: data, Size: int64(len(data)), SHA256: sum(data)}
+func wholeBody(h map[string][]string, data []byte) recorder.Body {
+	return recorder.Body{Headers: h, Data: data, Size: int64(len(data)), SHA256: sha256Hex(data)}
 }
 
 // capped is a body the recorder capped at its first n bytes.
-func capped(h map[string][]string, whole []byte, n int) recorder.Body {
-	return recorder.Body{Headers: h, Data: whole[:n], Truncated: true, Size: int64(len(whole)), SHA256: sum(whole)}
+func cappedBody(h map[string][]string, whole []byte, n int) recorder.Body {
+	return recorder.Body{Headers: h, Data: whole[:n], Truncated: true, Size: int64(len(whole)), SHA256: sha256Hex(whole)}
 }
 
 var (
@@ -58,86 +58,86 @@ func testRecords() []*recorder.Record {
 	return []*recorder.Record{
 		{
 			ID: "c-get-json", Session: "s-alice", Kind: "call", Seq: 1, Complete: true,
-			Start: at(0), UpstreamFirstByte: at(42), End: at(45),
+			Start: callAt(0), UpstreamFirstByte: callAt(42), End: callAt(45),
 			Identity: alice, Mode: "transparent", SNI: "lambda.us-east-1.amazonaws.com", Dst: "10.77.2.2:443",
 			Service: "lambda", Region: "us-east-1", Method: "GET", Host: "lambda.us-east-1.amazonaws.com",
 			Path: "/2015-03-31/functions/?MaxItems=10&Marker=a%2Fb", Operation: "ListFunctions", Action: "lambda:ListFunctions",
 			Resources: []string{"*"}, Decision: allow, Verdict: "forwarded", UpstreamRequestID: "req-1", Status: 200,
-			Request: body(map[string][]string{"User-Agent": {"aws-sdk-go-v2/1.48.0"}, "X-Amz-Date": {"20260314T092653Z"}}, nil),
-			Response: body(map[string][]string{"Content-Type": {"application/json"}, "X-Amzn-Requestid": {"req-1"}},
+			Request: wholeBody(map[string][]string{"User-Agent": {"aws-sdk-go-v2/1.48.0"}, "X-Amz-Date": {"20260314T092653Z"}}, nil),
+			Response: wholeBody(map[string][]string{"Content-Type": {"application/json"}, "X-Amzn-Requestid": {"req-1"}},
 				[]byte(`{"Functions":[{"FunctionName":"résumé"}],"NextMarker":null}`)),
 			Hash: "h1",
 		},
 		{
 			ID: "c-truncated-get", Session: "s-bob", Kind: "call", Seq: 2, Complete: true,
-			Start: at(10), UpstreamFirstByte: at(60), End: at(900),
+			Start: callAt(10), UpstreamFirstByte: callAt(60), End: callAt(900),
 			Identity: bob, Mode: "proxy", SNI: "data.s3.us-east-1.amazonaws.com",
 			Service: "s3", Region: "us-east-1", Method: "GET", Host: "data.s3.us-east-1.amazonaws.com",
 			Path: "/reports/2026.txt", Operation: "GetObject", Action: "s3:GetObject",
 			Resources: []string{"arn:aws:s3:::data/reports/2026.txt"}, Decision: allow, Verdict: "forwarded", UpstreamRequestID: "req-2", Status: 200,
-			Request: body(map[string][]string{"Accept-Encoding": {"identity"}}, nil),
-			Response: capped(map[string][]string{"Content-Type": {"text/plain"}, "Content-Length": {"1200000"}, "Etag": {`"abc"`}},
+			Request: wholeBody(map[string][]string{"Accept-Encoding": {"identity"}}, nil),
+			Response: cappedBody(map[string][]string{"Content-Type": {"text/plain"}, "Content-Length": {"1200000"}, "Etag": {`"abc"`}},
 				bigObject, 4096),
 			Hash: "h2",
 		},
 		{
 			ID: "c-put-binary", Session: "s-alice", Kind: "call", Seq: 3, Complete: true,
-			Start: at(100), UpstreamFirstByte: at(130), End: at(131),
+			Start: callAt(100), UpstreamFirstByte: callAt(130), End: callAt(131),
 			Identity: alice, Mode: "transparent", SNI: "data.s3.us-east-1.amazonaws.com", Dst: "10.77.2.2:443",
 			Service: "s3", Region: "us-east-1", Method: "PUT", Host: "data.s3.us-east-1.amazonaws.com",
 			Path: "/blobs/k%20ey.bin", Operation: "PutObject", Action: "s3:PutObject",
 			Resources: []string{"arn:aws:s3:::data/blobs/k ey.bin"}, Decision: allow, Verdict: "forwarded", UpstreamRequestID: "req-3", Status: 200,
-			Request: body(map[string][]string{"Content-Type": {"application/octet-stream"}, "Content-Length": {"3000"},
+			Request: wholeBody(map[string][]string{"Content-Type": {"application/octet-stream"}, "Content-Length": {"3000"},
 				"Expect": {"100-continue"}}, binaryBody),
-			Response: body(map[string][]string{"Etag": {`"d41d8"`}, "Content-Length": {"0"}}, nil),
+			Response: wholeBody(map[string][]string{"Etag": {`"d41d8"`}, "Content-Length": {"0"}}, nil),
 			Hash:     "h3",
 		},
 		{
 			ID: "c-head", Session: "s-alice", Kind: "call", Seq: 4, Complete: true,
-			Start: at(200), UpstreamFirstByte: at(210), End: at(210),
+			Start: callAt(200), UpstreamFirstByte: callAt(210), End: callAt(210),
 			Identity: alice, Dst: "10.77.2.2:443",
 			Service: "s3", Region: "us-east-1", Method: "HEAD", Host: "data.s3.us-east-1.amazonaws.com",
 			Path: "/blobs/k%20ey.bin", Operation: "HeadObject", Action: "s3:GetObject", Decision: allow, Verdict: "forwarded", Status: 200,
-			Response: body(map[string][]string{"Content-Length": {"3000"}, "Content-Type": {"application/octet-stream"}}, nil),
+			Response: wholeBody(map[string][]string{"Content-Length": {"3000"}, "Content-Type": {"application/octet-stream"}}, nil),
 			Hash:     "h4",
 		},
 		{
 			ID: "c-refused", Session: "s-bob", Kind: "call", Seq: 5, Complete: true,
-			Start: at(1000), End: at(1001),
+			Start: callAt(1000), End: callAt(1001),
 			Identity: bob, Mode: "proxy", SNI: "data.s3.us-east-1.amazonaws.com",
 			Service: "s3", Region: "us-east-1", Method: "DELETE", Host: "data.s3.us-east-1.amazonaws.com",
 			Path: "/reports/2026.txt", Operation: "DeleteObject", Action: "s3:DeleteObject",
 			Resources: []string{"arn:aws:s3:::data/reports/2026.txt"},
 			Decision:  recorder.Decision{Effect: "deny", Rule: "no-deletes"}, Verdict: "refused", Status: 403, ErrorCode: "AccessDenied",
-			Response: body(map[string][]string{"Content-Type": {"application/xml"}},
+			Response: wholeBody(map[string][]string{"Content-Type": {"application/xml"}},
 				[]byte(`<?xml version="1.0" encoding="UTF-8"?>`+"\n"+`<Error><Code>AccessDenied</Code><Message>denied by rule no-deletes &amp; recorded as c-refused</Message><RequestId>c-refused</RequestId></Error>`)),
 			Hash: "h5",
 		},
 		{
 			ID: "c-truncated-put", Session: "s-bob", Kind: "call", Seq: 6, Complete: true,
-			Start: at(1100), UpstreamFirstByte: at(1500), End: at(1510),
+			Start: callAt(1100), UpstreamFirstByte: callAt(1500), End: callAt(1510),
 			Identity: bob, Mode: "proxy", SNI: "data.s3.us-east-1.amazonaws.com",
 			Service: "s3", Region: "us-east-1", Method: "PUT", Host: "data.s3.us-east-1.amazonaws.com",
 			Path: "/uploads/big.bin", Operation: "PutObject", Action: "s3:PutObject",
 			Resources: []string{"arn:aws:s3:::data/uploads/big.bin"}, Decision: allow, Verdict: "forwarded", Status: 200,
-			Request:  capped(map[string][]string{"Content-Type": {"application/octet-stream"}, "Content-Length": {"2100000"}}, bigUpload, 2048),
-			Response: body(map[string][]string{"Etag": {`"e1"`}}, nil),
+			Request:  cappedBody(map[string][]string{"Content-Type": {"application/octet-stream"}, "Content-Length": {"2100000"}}, bigUpload, 2048),
+			Response: wholeBody(map[string][]string{"Etag": {`"e1"`}}, nil),
 			Hash:     "h6",
 		},
 		{
 			ID: "c-connection", Session: "s-carol", Kind: "connection", Seq: 7, Complete: true,
-			Start: at(1200), End: at(1201),
+			Start: callAt(1200), End: callAt(1201),
 			Identity: recorder.Identity{SourceAddr: "10.77.1.9:51000"}, Mode: "transparent", SNI: "evil.example", Dst: "10.77.2.3:443",
 			Verdict: "refused", Hash: "h7",
 		},
 		{
 			ID: "c-incomplete", Session: "s-alice", Kind: "call", Seq: 8,
-			Start:    at(1300),
+			Start:    callAt(1300),
 			Identity: alice, Dst: "10.77.2.2:443",
 			Service: "sqs", Region: "us-east-1", Method: "POST", Host: "sqs.us-east-1.amazonaws.com",
 			Path: "/", Operation: "SendMessage", Action: "sqs:SendMessage",
 			Resources: []string{"arn:aws:sqs:us-east-1:123456789012:jobs"}, Decision: allow,
-			Request: body(map[string][]string{"Content-Type": {"application/x-amz-json-1.0"}, "X-Amz-Target": {"AmazonSQS.SendMessage"}},
+			Request: wholeBody(map[string][]string{"Content-Type": {"application/x-amz-json-1.0"}, "X-Amz-Target": {"AmazonSQS.SendMessage"}},
 				[]byte(`{"QueueUrl":"https://sqs.us-east-1.amazonaws.com/123456789012/jobs","MessageBody":"hi"}`)),
 			Hash: "h8",
 		},
@@ -259,7 +259,7 @@ func TestHAREntries(t *testing.T) {
 		c := l.Entries[e["c-truncated-get"]].Response
 		if c.Content.Size != int64(len(bigObject)) || c.BodySize != int64(len(bigObject)) ||
 			c.Content.Text != string(bigObject[:4096]) || !strings.Contains(c.Content.Comment, "4096 of 1200000 bytes") ||
-			!strings.Contains(c.Content.Comment, sum(bigObject)) {
+			!strings.Contains(c.Content.Comment, sha256Hex(bigObject)) {
 			t.Errorf("content size %d bodySize %d text %d bytes comment %q", c.Content.Size, c.BodySize, len(c.Content.Text), c.Content.Comment)
 		}
 		p := l.Entries[e["c-truncated-put"]].Request

@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
 	"time"
@@ -9,14 +10,17 @@ import (
 // Key layout. Entries are the hash chain in commit order; everything else
 // points into it.
 //
-//	e/<seq>                        chain entry: canonical JSON of a Record
-//	id/<id>                        seq of the intent
-//	done/<id>                      seq of the completion
-//	pend/<id>                      intent committed, completion not yet
-//	c/<seq>                        signed checkpoint
-//	m/head                         seq and hash of the last entry
-//	t/<start ns><seq>              time index → id
-//	x/<index>/<value>\x00<seq>     secondary indexes → id
+//	e/<seq>                               chain entry: canonical JSON of a Record
+//	id/<id>                               seq of the intent
+//	done/<id>                             seq of the completion
+//	pend/<id>                             intent committed, completion not yet
+//	c/<seq>                               signed checkpoint
+//	m/head                                seq and hash of the last entry
+//	t/<start ns><seq>                     time index → id
+//	x/<index>/<value>\x00<start ns><seq>  secondary indexes → id
+//
+// Every index key ends with the entry's position, its Start then its seq
+// (16 bytes), so Search reads any index in time order (search.go).
 const (
 	prefEntry   = "e/"
 	prefID      = "id/"
@@ -52,17 +56,27 @@ func parseHead(v []byte) (seq uint64, hash string, sig []byte, ok bool) {
 	return binary.BigEndian.Uint64(v), string(v[8:72]), v[72:], true
 }
 
-// timeBytes orders times by big-endian bytes, pre-1970 included.
-func timeBytes(t time.Time) []byte {
-	return binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano())^(1<<63))
+// timeBytes orders times by big-endian bytes, pre-1970 included. Times
+// nanoseconds since 1970 cannot hold (before 1678, after 2262) sort at the
+// ends, so the order stays the times' order.
+func timeBytes(t time.Time) []byte { return binary.BigEndian.AppendUint64(nil, timeOrder(t)) }
+
+var minNanoTime, maxNanoTime = time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)
+
+func timeOrder(t time.Time) uint64 {
+	switch {
+	case t.Before(minNanoTime):
+		return 0
+	case t.After(maxNanoTime):
+		return math.MaxUint64
+	}
+	return uint64(t.UnixNano()) ^ (1 << 63)
 }
 
 func timeKey(t time.Time, seq uint64) []byte {
 	k := append([]byte(prefTime), timeBytes(t)...)
 	return binary.BigEndian.AppendUint64(k, seq)
 }
-
-var maxTime = time.Unix(0, math.MaxInt64)
 
 // Index names, as they appear in keys.
 const (
@@ -75,13 +89,52 @@ const (
 	ixErrorCode = "error_code"
 )
 
+// indexPrefix is where the keys of an index value start; with value ""
+// (and a partial value) it is where a range of values starts. Values are
+// escaped so that they never hold 0x00, the byte that ends them: one
+// value's keys can never be taken for another's.
 func indexPrefix(name, value string) []byte {
-	return []byte(prefIndex + name + "/" + value)
+	return appendEscaped([]byte(prefIndex+name+"/"), value)
 }
 
-func indexKey(name, value string, seq uint64) []byte {
+// indexKey ends with the entry's Start and seq, like the time index, so
+// each value's entries read in time order and a time range is a key range
+// within any value.
+func indexKey(name, value string, start time.Time, seq uint64) []byte {
 	k := append(indexPrefix(name, value), 0)
+	k = binary.BigEndian.AppendUint64(k, timeOrder(start))
 	return binary.BigEndian.AppendUint64(k, seq)
+}
+
+// appendEscaped appends v with 0x00 written as 0x01 0x01 and 0x01 as
+// 0x01 0x02, which keeps prefixes prefixes.
+func appendEscaped(b []byte, v string) []byte {
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
+		case 0, 1:
+			b = append(b, 1, c+1)
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
+}
+
+// unescape reverses appendEscaped.
+func unescape(b []byte) string {
+	if bytes.IndexByte(b, 1) < 0 {
+		return string(b)
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		if b[i] == 1 && i+1 < len(b) {
+			i++
+			out = append(out, b[i]-1)
+			continue
+		}
+		out = append(out, b[i])
+	}
+	return string(out)
 }
 
 // indexKeys are the index entries of one chain entry. Both the intent and
@@ -91,7 +144,7 @@ func indexKeys(r *Record) [][]byte {
 	ks := [][]byte{timeKey(r.Start, r.Seq)}
 	add := func(name, v string) {
 		if v != "" {
-			ks = append(ks, indexKey(name, v, r.Seq))
+			ks = append(ks, indexKey(name, v, r.Start, r.Seq))
 		}
 	}
 	add(ixIdentity, r.Identity.Subject)

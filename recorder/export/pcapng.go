@@ -205,19 +205,21 @@ func (f *flow) send(ts time.Time, fromClient bool, payload []byte, syn, fin bool
 	f.segments = append(f.segments, s)
 }
 
-// data sends p in segments of at most one MSS: the first at first, any
-// other at last, the last one pushed.
-func (f *flow) data(first, last time.Time, fromClient bool, p []byte) {
-	for i := 0; len(p) > 0; i++ {
-		n := min(len(p), f.mss)
-		ts := first
-		if i > 0 {
+// data sends a message's head and body in segments of at most one MSS,
+// the body from a segment of its own as a sender writing the two apart
+// would (and so the segments can point into the record's data): the first
+// segment at first, any other at last, the last one pushed.
+func (f *flow) data(first, last time.Time, fromClient bool, head, body []byte) {
+	ts := first
+	for _, p := range [][]byte{head, body} {
+		for len(p) > 0 {
+			n := min(len(p), f.mss)
+			f.send(ts, fromClient, p[:n], false, false)
 			ts = last
+			p = p[n:]
 		}
-		f.send(ts, fromClient, p[:n], false, false)
-		f.segments[len(f.segments)-1].psh = n == len(p)
-		p = p[n:]
 	}
+	f.segments[len(f.segments)-1].psh = true
 }
 
 func (f *flow) open(t time.Time) {
@@ -238,7 +240,7 @@ func (f *flow) add(r *recorder.Record) {
 		return
 	}
 	start := f.at(r.Start)
-	f.data(start, start, true, requestBytes(r))
+	f.data(start, start, true, requestHead(r), r.Request.Data)
 	if !hasResponse(r) {
 		f.send(start, false, nil, false, false)
 		f.at(r.End)
@@ -252,7 +254,8 @@ func (f *flow) add(r *recorder.Record) {
 	}
 	firstByte = f.at(firstByte)
 	end := f.at(r.End)
-	f.data(firstByte, end, false, responseBytes(r))
+	head, body := responseHead(r)
+	f.data(firstByte, end, false, head, body)
 	f.send(end, true, nil, false, false)
 }
 
@@ -301,8 +304,9 @@ func (s segment) serialize(buf gopacket.SerializeBuffer) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// requestBytes is the request as HTTP/1.1.
-func requestBytes(r *recorder.Record) []byte {
+// requestHead is the request line and header of the request as HTTP/1.1;
+// its body is the recorded data.
+func requestHead(r *recorder.Record) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\n", httpToken(r.Method), requestTarget(r))
 	if len(headerValues(r.Request.Headers, "Host")) == 0 {
@@ -316,14 +320,14 @@ func requestBytes(r *recorder.Record) []byte {
 		writeFraming(&b, r.Request)
 	}
 	b.WriteString("\r\n")
-	b.Write(r.Request.Data)
 	return b.Bytes()
 }
 
-// responseBytes is the response as HTTP/1.1. A response that has no body
-// by definition (to a HEAD, 1xx, 204, 304) keeps its recorded headers,
-// since its Content-Length describes the resource, not the message.
-func responseBytes(r *recorder.Record) []byte {
+// responseHead is the status line and header of the response as
+// HTTP/1.1, and its body. A response that has no body by definition (to a
+// HEAD, 1xx, 204, 304) keeps its recorded headers, since its Content-Length
+// describes the resource, not the message.
+func responseHead(r *recorder.Record) (head, body []byte) {
 	var b bytes.Buffer
 	text := http.StatusText(r.Status)
 	if text == "" {
@@ -339,13 +343,12 @@ func responseBytes(r *recorder.Record) []byte {
 			}
 		}
 		b.WriteString("\r\n")
-		return b.Bytes()
+		return b.Bytes(), nil
 	}
 	writeHeaders(&b, r.Response.Headers)
 	writeFraming(&b, r.Response)
 	b.WriteString("\r\n")
-	b.Write(r.Response.Data)
-	return b.Bytes()
+	return b.Bytes(), r.Response.Data
 }
 
 // writeHeaders writes h sorted by name, without its framing headers (the

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+	badger "github.com/dgraph-io/badger/v4"
 
 	"github.com/gatehouse/gatehouse/deploy/lab"
 	"github.com/gatehouse/gatehouse/recorder"
@@ -59,6 +61,168 @@ func search(t *testing.T, s *recorder.Store, q recorder.Query) []*recorder.Recor
 		t.Fatal(err)
 	}
 	return rs
+}
+
+// After the workloads, every call Gatehouse logged is in the store, found
+// by its identity, action, resources and decision (denied and held calls
+// included), and nothing in the store holds a credential, signature or
+// token of the lab.
+func TestRecordsFindEveryCall(t *testing.T) {
+	type logged struct{ id, subject, action, decision, verdict string }
+	var calls []logged
+	conns := map[string]string{}
+	for _, l := range linesSince(t, 0) {
+		switch l.str("msg") {
+		case "request":
+			c := logged{id: l.str("id"), action: l.str("action"), decision: l.str("decision"), verdict: l.str("verdict")}
+			if id := l.str("identity"); id != "" {
+				_, c.subject, _ = strings.Cut(id, "#")
+			}
+			calls = append(calls, c)
+		case "connection":
+			if v := l.str("verdict"); v != "intercepted" {
+				conns[l.str("conn")] = v
+			}
+		}
+	}
+	count := func(pred func(logged) bool) (n int) {
+		for _, c := range calls {
+			if pred(c) {
+				n++
+			}
+		}
+		return n
+	}
+	if count(func(c logged) bool { return c.decision == "deny" }) == 0 || count(func(c logged) bool { return c.decision == "approve" }) == 0 {
+		t.Fatal("the log holds no denied or no held call: this test ran before the workloads")
+	}
+	withStore(t, recordsDir, func(s *recorder.Store) {
+		all := map[string]*recorder.Record{}
+		for _, r := range search(t, s, recorder.Query{}) {
+			all[r.ID] = r
+		}
+		for _, c := range calls {
+			r := all[c.id]
+			if r == nil {
+				t.Errorf("call %s (%s %s) is not in the store", c.id, c.action, c.verdict)
+				continue
+			}
+			if !r.Complete || r.Verdict != c.verdict || r.Action != c.action || r.Decision.Effect != c.decision || r.Identity.Subject != c.subject {
+				t.Errorf("call %s: logged %+v, recorded complete=%v verdict=%s action=%s decision=%s subject=%s", c.id, c, r.Complete, r.Verdict, r.Action, r.Decision.Effect, r.Identity.Subject)
+			}
+		}
+		for id, verdict := range conns {
+			if r := all[id]; r == nil || r.Kind != "connection" || r.Verdict != verdict {
+				t.Errorf("connection %s (%s): recorded %+v", id, verdict, r)
+			}
+		}
+		// Each index finds every call it should.
+		found := func(q recorder.Query) map[string]bool {
+			m := map[string]bool{}
+			for _, r := range search(t, s, q) {
+				m[r.ID] = true
+			}
+			return m
+		}
+		check := func(what string, q recorder.Query, want func(*recorder.Record) bool) {
+			got := found(q)
+			n := 0
+			for id, r := range all {
+				if want(r) {
+					n++
+					if !got[id] {
+						t.Errorf("%s: %s (%s %v) not found", what, id, r.Action, r.Resources)
+					}
+				} else if got[id] {
+					t.Errorf("%s: %s (%s %v) found but does not match", what, id, r.Action, r.Resources)
+				}
+			}
+			if n == 0 {
+				t.Errorf("%s: no call to find", what)
+			}
+		}
+		for _, subject := range []string{"agent-1", "admin-1"} {
+			check("identity="+subject, recorder.Query{Identity: subject}, func(r *recorder.Record) bool { return r.Identity.Subject == subject })
+		}
+		for _, d := range []string{"allow", "deny", "approve"} {
+			check("decision="+d, recorder.Query{Decision: d}, func(r *recorder.Record) bool { return r.Decision.Effect == d })
+		}
+		for _, a := range []string{"s3:PutObject", "s3:DeleteObject", "s3:DeleteBucket", "s3:ListBucket"} {
+			check("action="+a, recorder.Query{Action: a}, func(r *recorder.Record) bool { return r.Action == a })
+		}
+		check("action=s3:Delete*", recorder.Query{Action: "s3:Delete*"}, func(r *recorder.Record) bool { return strings.HasPrefix(r.Action, "s3:Delete") })
+		check("resource=arn:aws:s3:::prod-*", recorder.Query{Resource: "arn:aws:s3:::prod-*"}, func(r *recorder.Record) bool {
+			for _, res := range r.Resources {
+				if strings.HasPrefix(res, "arn:aws:s3:::prod-") {
+					return true
+				}
+			}
+			return false
+		})
+		t.Logf("%d calls and %d connections logged; %d records", len(calls), len(conns), len(all))
+	})
+	scanStoreForSecrets(t, recordsDir)
+}
+
+// scanStoreForSecrets reads every key and value in the store, every version,
+// through Badger, and the raw files besides: no token, secret, signature or
+// session token of the lab anywhere.
+func scanStoreForSecrets(t *testing.T, dir string) {
+	t.Helper()
+	secrets := labSecrets(t)
+	check := func(where string, b []byte) {
+		for what, s := range secrets {
+			if bytes.Contains(b, []byte(s)) {
+				t.Errorf("%s holds %s", where, what)
+			}
+		}
+		for what, re := range secretPatterns {
+			if loc := re.FindIndex(b); loc != nil {
+				t.Errorf("%s holds %s: %q", where, what, b[max(0, loc[0]-80):min(len(b), loc[1]+40)])
+			}
+		}
+	}
+	if err := lab.Script(repoRoot, "gw.sh", "stop"); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := lab.Script(repoRoot, "gw.sh", "start"); err != nil {
+			t.Error(err)
+		}
+	}()
+	db, err := badger.Open(badger.DefaultOptions(dir).WithReadOnly(true).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	err = db.View(func(txn *badger.Txn) error {
+		o := badger.DefaultIteratorOptions
+		o.AllVersions = true
+		it := txn.NewIterator(o)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			check("store key "+string(it.Item().Key()), append(it.Item().KeyCopy(nil), v...))
+			n++
+		}
+		return nil
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check("file "+filepath.Base(f), b)
+	}
+	t.Logf("scanned %d keys and %d files", n, len(files))
 }
 
 // Kill -9 of Gatehouse during a stream of calls: every call whose response

@@ -317,13 +317,16 @@ func (c *Chain) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 	var se *sigv4.Error
 	switch {
 	case errors.As(err, &ce):
-		e = ce // refused while signing
+		e = ce // refused while signing or recording: nothing left
+		call.Verdict = "refused"
 	case errors.As(err, &se):
 		e = sigv4Error(se) // a body that failed verification while streaming
 	case errors.Is(err, context.Canceled):
 		e = refuse(499, "RequestCanceled", "the agent went away", err)
 	}
-	call.Verdict = "upstream_error"
+	if call.Verdict == "" {
+		call.Verdict = "upstream_error"
+	}
 	call.err = e
 	writeError(w, r, e, call.ID)
 }

@@ -25,7 +25,7 @@ vet:
 test: prereqs vet build unit e2e
 
 unit:
-	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
+	GATEHOUSE_REQUIRE_TOOLS=1 $(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
 	# awsapi's oracle: requests built by the real SDK clients of 20 services (its own module)
 	cd intercept/awsapi/internal/oracle && $(GO) test -count=1 ./...
 
@@ -38,7 +38,8 @@ fuzz:
 	@set -e; for t in ca:FuzzValidateName intercept:FuzzPeekClientHello \
 	  intercept/sigv4:FuzzParse intercept/sigv4:FuzzCanonicalRequest intercept/sigv4:FuzzChunkResigner \
 	  intercept/identity:FuzzSessionOpen intercept/identity:FuzzParseForm intercept/identity:FuzzVerify \
-	  intercept/awsapi:FuzzDescribe intercept/awsapi:FuzzDupKeys policy:FuzzLoad policy:FuzzMatch; do \
+	  intercept/awsapi:FuzzDescribe intercept/awsapi:FuzzDupKeys policy:FuzzLoad policy:FuzzMatch \
+	  recorder:FuzzMatch recorder/export:FuzzPCAPNGStream; do \
 	  echo "== $$t"; $(GO) test ./$${t%%:*}/ -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s; done
 
 bench: prereqs build

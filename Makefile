@@ -39,7 +39,7 @@ fuzz:
 	  intercept/sigv4:FuzzParse intercept/sigv4:FuzzCanonicalRequest intercept/sigv4:FuzzChunkResigner \
 	  intercept/identity:FuzzSessionOpen intercept/identity:FuzzParseForm intercept/identity:FuzzVerify \
 	  intercept/awsapi:FuzzDescribe intercept/awsapi:FuzzDupKeys policy:FuzzLoad policy:FuzzMatch \
-	  recorder:FuzzMatch recorder/export:FuzzPCAPNGStream; do \
+	  recorder:FuzzMatch recorder:FuzzParseQuery recorder:FuzzRecordJSON recorder/export:FuzzPCAPNGStream; do \
 	  echo "== $$t"; $(GO) test ./$${t%%:*}/ -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s; done
 
 bench: prereqs build

@@ -167,10 +167,21 @@ func buildRecorder(ctx context.Context, cfg *Config, log *slog.Logger) (*recorde
 		if len(shown) > 20 {
 			shown = shown[:20]
 		}
-		log.Warn("records left incomplete by the last run: these calls were forwarded and their outcome is unknown; see gatehouse sessions show ID",
+		log.Warn("records left incomplete by the last run: these calls were forwarded and their outcome is unknown; each now ends with verdict interrupted (gatehouse sessions show ID)",
 			"count", len(inc), "ids", shown)
+		// Their completion says so, once: the next start does not report
+		// them again, and an auditor reads an explicit outcome.
+		for _, id := range inc {
+			err := s.Complete(ctx, id, func(r *recorder.Record) {
+				r.Verdict, r.ErrorCode = "interrupted", "GatewayInterrupted"
+			})
+			if err != nil {
+				s.Close()
+				return nil, fmt.Errorf("closing the incomplete record %s: %w", id, err)
+			}
+		}
 	}
 	go s.GC(ctx, cfg.Recorder.GCInterval, func(err error) { log.Warn("recorder value-log GC", "err", err) })
-	log.Info("recorder", "dir", cfg.Recorder.Dir, "retention", cfg.Recorder.Retention, "body_cap", cfg.Recorder.BodyCap, "incomplete", len(s.Incomplete()))
+	log.Info("recorder", "dir", cfg.Recorder.Dir, "retention", cfg.Recorder.Retention, "body_cap", cfg.Recorder.BodyCap)
 	return s, nil
 }

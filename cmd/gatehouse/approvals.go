@@ -3,13 +3,10 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -69,9 +66,9 @@ func (a verifierAuth) Authenticate(ctx context.Context, token string) (approval.
 }
 
 // buildApprovals opens the store of held calls and serves the admin API
-// (unix socket for root; HTTPS when configured).
+// (unix socket for root; HTTPS when configured), with the records API
+// (sessionsapi.go) on it when there are records.
 func buildApprovals(ctx context.Context, cfg *Config, authn *intercept.Authn, records *recorder.Store, log *slog.Logger) (*intercept.Approvals, error) {
-	_ = records // the sessions endpoints of the admin API read it
 	ac := cfg.Approvals
 	notifier, err := approval.NewNotifier(ac.Webhooks, approval.NotifierOptions{
 		OnError: func(err error) { log.Warn("approval webhook", "err", err) },
@@ -92,6 +89,9 @@ func buildApprovals(ctx context.Context, cfg *Config, authn *intercept.Authn, re
 		auth = verifierAuth{authn.STS.Verifier}
 	}
 	srv := approval.NewServer(store, auth, ac.ApproverGroups)
+	if records != nil {
+		mountRecords(srv, &storeRecords{store: records, now: time.Now}, log)
+	}
 	go func() {
 		if err := srv.ServeUnix(ctx, ac.Socket); err != nil && ctx.Err() == nil {
 			log.Error("admin API on unix socket", "path", ac.Socket, "err", err)
@@ -113,44 +113,13 @@ func buildApprovals(ctx context.Context, cfg *Config, authn *intercept.Authn, re
 }
 
 func newApprovalsCmd(g *globalFlags) *cobra.Command {
-	var server, tokenFile, caFile string
+	var af adminFlags
 	cmd := &cobra.Command{
 		Use:   "approvals",
 		Short: "Held calls: list, show, approve, deny (root on the gateway's socket, or an approver's OIDC token over HTTPS)",
 	}
-	cmd.PersistentFlags().StringVar(&server, "server", "", "admin API, https://gateway:9443 (default: the gateway's unix socket, as root)")
-	cmd.PersistentFlags().StringVar(&tokenFile, "token-file", "", "the approver's OIDC token (with --server)")
-	cmd.PersistentFlags().StringVar(&caFile, "ca-file", "", "CA bundle for the admin API's certificate (with --server)")
-	client := func() (*approval.Client, error) {
-		if server == "" {
-			cfg, err := g.load()
-			if err != nil {
-				return nil, err
-			}
-			cfg.approvalsDefaults()
-			return approval.UnixClient(cfg.Approvals.Socket), nil
-		}
-		c := &approval.Client{BaseURL: server}
-		if tokenFile != "" {
-			b, err := os.ReadFile(tokenFile)
-			if err != nil {
-				return nil, fmt.Errorf("read --token-file: %w", err)
-			}
-			c.Token = strings.TrimSpace(string(b))
-		}
-		if caFile != "" {
-			pem, err := os.ReadFile(caFile)
-			if err != nil {
-				return nil, fmt.Errorf("read --ca-file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("--ca-file %s: no PEM certificates", caFile)
-			}
-			c.HTTPClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-		}
-		return c, nil
-	}
+	af.register(cmd)
+	client := func() (*approval.Client, error) { return af.client(g, 30*time.Second) }
 	printOne := func(cmd *cobra.Command, r approval.Request, asJSON bool) error {
 		if asJSON {
 			enc := json.NewEncoder(cmd.OutOrStdout())

@@ -23,7 +23,8 @@ func newRootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().StringVarP(&g.config, "config", "c", "", "YAML config file (default: embedded defaults)")
 	root.PersistentFlags().StringVar(&g.dataDir, "data-dir", "", "state directory (CA, records); overrides data_dir in the config (default "+defaultDataDir+")")
-	root.AddCommand(newServeCmd(g), newCACmd(g), newNetCmd(), newConfigCmd(), newKeysCmd(g), newPolicyCmd(), newApprovalsCmd(g))
+	root.AddCommand(newServeCmd(g), newCACmd(g), newNetCmd(), newConfigCmd(), newKeysCmd(g), newPolicyCmd(), newApprovalsCmd(g),
+		newSessionsCmd(g), newAuditCmd(g), newExportCmd(g))
 	return root
 }
 

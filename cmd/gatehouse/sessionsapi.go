@@ -103,7 +103,8 @@ type auditReport struct {
 	Signed   bool           `json:"signed"`
 	Problems []auditProblem `json:"problems"`
 	// Incomplete are calls whose intent was committed and completion not:
-	// cut off by a crash, or (when the store is read directly) in flight.
+	// cut off by a crash the gateway has not restarted from, or in flight
+	// when the store was read directly.
 	Incomplete []string `json:"incomplete"`
 	OK         bool     `json:"ok"`
 }
@@ -241,8 +242,15 @@ func (s *storeRecords) Verify(ctx context.Context) (auditReport, error) {
 		Entries: rep.Entries, Head: rep.Head, Checkpoints: rep.Checkpoints,
 		Signed:     s.store.CheckpointPublicKey() != nil,
 		Problems:   make([]auditProblem, 0, len(rep.Problems)),
-		Incomplete: s.store.Incomplete(),
+		Incomplete: []string{},
 		OK:         rep.OK(),
+	}
+	// Incomplete is as of the store's opening; serve has since closed
+	// those records (verdict interrupted), so only the still open count.
+	for _, id := range s.store.Incomplete() {
+		if r, err := s.store.Get(id); err == nil && !r.Complete {
+			out.Incomplete = append(out.Incomplete, id)
+		}
 	}
 	ids := map[uint64]string{}
 	for _, p := range rep.Problems {
@@ -252,9 +260,6 @@ func (s *storeRecords) Verify(ctx context.Context) (auditReport, error) {
 			ids[p.Seq] = id
 		}
 		out.Problems = append(out.Problems, auditProblem{Problem: p, Record: id})
-	}
-	if out.Incomplete == nil {
-		out.Incomplete = []string{}
 	}
 	return out, nil
 }

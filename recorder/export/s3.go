@@ -299,9 +299,19 @@ func (x *S3) batch(ctx context.Context, wm watermark, head recorder.Checkpoint) 
 			return b, fmt.Errorf("put pending marker: %w", err)
 		}
 		if exists {
-			// Another run got there first (or this put's response was
-			// lost): its range is the one.
-			return x.batch(ctx, wm, head)
+			// Another run got there first, or this put's response was
+			// lost: the marker in the bucket fixes the range.
+			theirs, ok, err := x.getPending(ctx, first)
+			if err != nil {
+				return b, err
+			}
+			if !ok {
+				return b, fmt.Errorf("pending marker %s: the put found it existing, the get does not: retry", x.prefix+pendingKey(first))
+			}
+			if theirs.Last != pend.Last {
+				return x.batch(ctx, wm, head) // takes the marker's range
+			}
+			pend = theirs
 		}
 	}
 	m := Manifest{
@@ -322,7 +332,7 @@ func (x *S3) batch(ctx context.Context, wm watermark, head recorder.Checkpoint) 
 		}
 	}
 	m.Created = x.o.Now().UTC()
-	body, err := json.MarshalIndent(m, "", "  ")
+	body, err := json.Marshal(m) // one line: Athena reads manifests as a table too
 	if err != nil {
 		return b, err
 	}

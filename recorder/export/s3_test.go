@@ -5,7 +5,9 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -106,6 +108,8 @@ func startMinIO(t *testing.T) *s3.Client {
 	return s3.New(s3.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String("http://" + addr), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider("gatehouse-test", "gatehouse-test-secret", ""),
+		// A loaded machine makes MinIO answer 503 SlowDown now and then.
+		RetryMaxAttempts: 10,
 	})
 }
 
@@ -471,8 +475,9 @@ func TestS3ExportThousandsToObjectLockBucket(t *testing.T) {
 
 func base64Key(k ed25519.PublicKey) string { return base64.StdEncoding.EncodeToString(k) }
 
-// Changing an object, or a manifest, in place is named by key.
-func TestVerifyS3NamesTamperedObjects(t *testing.T) {
+// Each way of changing an export after the fact is named: the key, and
+// the seq where there is one.
+func TestVerifyS3NamesTampering(t *testing.T) {
 	c := startMinIO(t)
 	ctx := context.Background()
 	newBucket(t, c, "plain", false)
@@ -481,54 +486,134 @@ func TestVerifyS3NamesTamperedObjects(t *testing.T) {
 	next := 0
 	s3Calls(t, st, &next, 60, 10*time.Minute)
 	head := s3Head(t, st)
-	for _, bucket := range []string{"plain", "versioned"} {
-		t.Run(bucket, func(t *testing.T) {
-			if _, err := s3Export(t, st, c, S3Options{Bucket: bucket, Prefix: "x", BatchEntries: 40}); err != nil {
+
+	get := func(t *testing.T, bucket, key string) []byte {
+		b, found, err := getObject(ctx, c, bucket, key)
+		if err != nil || !found {
+			t.Fatalf("get %s: %v %v", key, found, err)
+		}
+		return b
+	}
+	put := func(t *testing.T, bucket, key string, body []byte) {
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gz := func(b []byte) []byte {
+		var zb bytes.Buffer
+		zw := gzip.NewWriter(&zb)
+		zw.Write(b)
+		zw.Close()
+		return zb.Bytes()
+	}
+	manifest := func(t *testing.T, bucket, prefix string) Manifest {
+		var m Manifest
+		if err := json.Unmarshal(get(t, bucket, prefix+manifestKey(1, 50)), &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	// edit rewrites the first batch's last object with f applied to its
+	// lines, and returns its key.
+	edit := func(t *testing.T, bucket, prefix string, f func([]byte) []byte) string {
+		m := manifest(t, bucket, prefix)
+		victim := m.Objects[len(m.Objects)-1].Key
+		lines, err := gunzip(get(t, bucket, prefix+victim))
+		if err != nil {
+			t.Fatal(err)
+		}
+		forged := f(lines)
+		if bytes.Equal(forged, lines) {
+			t.Fatal("nothing to tamper with")
+		}
+		put(t, bucket, prefix+victim, gz(forged))
+		return victim
+	}
+	type want struct {
+		key  string
+		seq  uint64
+		kind string
+	}
+	for _, tt := range []struct {
+		name, bucket string
+		tamper       func(t *testing.T, bucket, prefix string) []want
+	}{
+		{"a line edited", "plain", func(t *testing.T, bucket, prefix string) []want {
+			k := edit(t, bucket, prefix, func(b []byte) []byte {
+				return bytes.Replace(b, []byte(`"effect":"allow"`), []byte(`"effect":"deny"`), 1)
+			})
+			return []want{{k, 0, BadObject}, {k, 0, recorder.Changed}}
+		}},
+		{"a line edited in a versioned bucket", "versioned", func(t *testing.T, bucket, prefix string) []want {
+			k := edit(t, bucket, prefix, func(b []byte) []byte {
+				return bytes.Replace(b, []byte(`"subject":"agent-1"`), []byte(`"subject":"agent-2"`), 1)
+			})
+			return []want{{k, 0, Overwritten}, {k, 0, BadObject}, {k, 0, recorder.Changed}}
+		}},
+		{"a line dropped, manifest made to agree", "plain", func(t *testing.T, bucket, prefix string) []want {
+			var dropped recorder.Record
+			k := edit(t, bucket, prefix, func(b []byte) []byte {
+				ls := bytes.SplitAfter(b, []byte("\n"))
+				json.Unmarshal(ls[0], &dropped)
+				return bytes.Join(ls[1:], nil)
+			})
+			m := manifest(t, bucket, prefix)
+			for i, o := range m.Objects {
+				if o.Key == k {
+					body := get(t, bucket, prefix+k)
+					sum := sha256.Sum256(body)
+					m.Objects[i].SHA256, m.Objects[i].Entries, m.Objects[i].Bytes = hex.EncodeToString(sum[:]), o.Entries-1, int64(len(body))
+				}
+			}
+			b, _ := json.Marshal(m)
+			put(t, bucket, prefix+manifestKey(1, 50), b)
+			return []want{{manifestKey(1, 50), dropped.Seq, recorder.Missing}}
+		}},
+		{"a manifest deleted", "plain", func(t *testing.T, bucket, prefix string) []want {
+			m := manifest(t, bucket, prefix)
+			if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(prefix + manifestKey(1, 50))}); err != nil {
 				t.Fatal(err)
 			}
-			checkExactlyOnce(t, c, bucket, "x", s3Head(t, st))
-			body, _, err := getObject(ctx, c, bucket, "x/"+manifestKey(1, 40))
+			ws := []want{{"", 1, recorder.Missing}}
+			for _, o := range m.Objects {
+				ws = append(ws, want{o.Key, 0, Unreferenced})
+			}
+			return ws
+		}},
+		{"a stray object", "plain", func(t *testing.T, bucket, prefix string) []want {
+			k := "records/dt=2026-11-26/hour=06/" + seqRange(1, 50) + "-extra.jsonl.gz"
+			put(t, bucket, prefix+k, gz([]byte("{}\n")))
+			return []want{{k, 0, Unreferenced}}
+		}},
+		{"a checkpoint forged", "plain", func(t *testing.T, bucket, prefix string) []want {
+			m := manifest(t, bucket, prefix)
+			m.Checkpoint.Hash = strings.Repeat("0", 64)
+			b, _ := json.Marshal(m)
+			put(t, bucket, prefix+manifestKey(1, 50), b)
+			return []want{{manifestKey(1, 50), 50, recorder.BadCheckpoint}}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			prefix := strings.ReplaceAll(tt.name, " ", "-") + "/"
+			if _, err := s3Export(t, st, c, S3Options{Bucket: tt.bucket, Prefix: prefix, BatchEntries: 60}); err != nil {
+				t.Fatal(err)
+			}
+			checkExactlyOnce(t, c, tt.bucket, prefix, head)
+			wants := tt.tamper(t, tt.bucket, prefix)
+			rep, err := VerifyS3(ctx, c, tt.bucket, prefix)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var m Manifest
-			json.Unmarshal(body, &m)
-			victim := m.Objects[len(m.Objects)-1].Key
-			gz, _, _ := getObject(ctx, c, bucket, "x/"+victim)
-			lines, _ := gunzip(gz)
-			// A refused call rewritten as allowed, hashes left alone.
-			forged := bytes.Replace(lines, []byte(`"effect":"allow"`), []byte(`"effect":"deny"`), 1)
-			if bytes.Equal(forged, lines) {
-				t.Fatal("nothing to tamper with")
-			}
-			var zb bytes.Buffer
-			zw := gzip.NewWriter(&zb)
-			zw.Write(forged)
-			zw.Close()
-			if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("x/" + victim), Body: bytes.NewReader(zb.Bytes())}); err != nil {
-				t.Fatal(err)
-			}
-			rep, err := VerifyS3(ctx, c, bucket, "x")
-			if err != nil {
-				t.Fatal(err)
-			}
-			kinds := map[string]bool{}
-			for _, p := range rep.Problems {
-				if p.Key == victim {
-					kinds[p.Kind] = true
+			for _, w := range wants {
+				found := false
+				for _, p := range rep.Problems {
+					if p.Kind == w.kind && (w.key == "" || p.Key == w.key) && (w.seq == 0 || p.Seq == w.seq) {
+						found = true
+					}
 				}
-			}
-			want := []string{BadObject, recorder.Changed}
-			if bucket == "versioned" {
-				want = append(want, Overwritten)
-			}
-			for _, k := range want {
-				if !kinds[k] {
-					t.Errorf("no %s problem naming %s: %+v", k, victim, rep.Problems)
+				if !found {
+					t.Errorf("no %s problem naming %q seq %d in %+v", w.kind, w.key, w.seq, rep.Problems)
 				}
-			}
-			if rep.Entries != head {
-				t.Errorf("read %d entries, want %d", rep.Entries, head)
 			}
 		})
 	}

@@ -98,6 +98,8 @@ type verifier struct {
 	prefix string
 	rep    S3Report
 	keys   []string // every current key, relative to prefix
+
+	pendingLast map[uint64]uint64 // pending markers read: first → last
 }
 
 func (v *verifier) problem(key string, seq uint64, kind, format string, args ...any) {
@@ -110,7 +112,6 @@ func (v *verifier) run() error {
 	}
 	var manifests []Manifest
 	var mkeys []string
-	pending := map[uint64]uint64{} // first → last of pending markers
 	for _, k := range v.keys {
 		switch {
 		case strings.HasPrefix(k, dirManifests):
@@ -138,15 +139,6 @@ func (v *verifier) run() error {
 			}
 			manifests = append(manifests, m)
 			mkeys = append(mkeys, k)
-		case strings.HasPrefix(k, dirPending):
-			var p pendingMarker
-			body, found, err := getObject(v.ctx, v.c, v.bucket, v.prefix+k)
-			if err != nil {
-				return err
-			}
-			if found && json.Unmarshal(body, &p) == nil && p.First >= 1 && p.Last >= p.First {
-				pending[p.First] = p.Last
-			}
 		}
 	}
 	order := make([]int, len(manifests))
@@ -156,13 +148,11 @@ func (v *verifier) run() error {
 	sort.Slice(order, func(i, j int) bool { return manifests[order[i]].First < manifests[order[j]].First })
 
 	referenced := map[string]bool{}
-	covered := map[uint64]uint64{} // first → last of manifests
-	var next uint64 = 1            // the seq the next manifest should start at
-	prevHash, linked := "", true   // hash of entry next-1, when known
+	var next uint64 = 1          // the seq the next manifest should start at
+	prevHash, linked := "", true // hash of entry next-1, when known
 	for _, i := range order {
 		m, mk := manifests[i], mkeys[i]
 		v.rep.Manifests++
-		covered[m.First] = m.Last
 		for _, o := range m.Objects {
 			referenced[o.Key] = true
 		}
@@ -190,21 +180,51 @@ func (v *verifier) run() error {
 			v.checkpoint(mk, m, c, hashes[c.Seq])
 		}
 	}
-	// Data objects outside every manifest: a batch an interrupted export
-	// began (pending, not a problem) or something else.
+	// Data objects outside every manifest: the batch after the last
+	// manifest, which an interrupted export began (pending, not a
+	// problem: the exporter starts a batch only once the one before has
+	// its manifest), or something else.
 	for _, k := range v.keys {
 		if !strings.HasPrefix(k, dirRecords) || referenced[k] {
 			continue
 		}
-		f, l, ok := parseRange(path.Base(k))
-		if ok && pending[f] == l && covered[f] == 0 {
+		pending := false
+		if f, l, ok := parseRange(path.Base(k)); ok && f == v.rep.Last+1 {
+			p, err := v.pending(f)
+			if err != nil {
+				return err
+			}
+			pending = p == l
+		}
+		if pending {
 			v.rep.Pending = append(v.rep.Pending, k)
 			continue
 		}
-		v.problem(k, 0, Unreferenced, "a data object no manifest lists: Athena reads it; an auditor should not")
+		v.problem(k, 0, Unreferenced, "a data object no manifest lists and no pending batch explains: Athena reads it, nothing vouches for it")
 	}
 	sort.SliceStable(v.rep.Problems, func(i, j int) bool { return v.rep.Problems[i].Seq < v.rep.Problems[j].Seq })
 	return nil
+}
+
+// pending returns the last seq of the batch pending/<first>.json fixed, 0
+// when there is no such marker.
+func (v *verifier) pending(first uint64) (uint64, error) {
+	if last, ok := v.pendingLast[first]; ok {
+		return last, nil
+	}
+	body, found, err := getObject(v.ctx, v.c, v.bucket, v.prefix+pendingKey(first))
+	if err != nil {
+		return 0, err
+	}
+	var p pendingMarker
+	if !found || json.Unmarshal(body, &p) != nil || p.First != first || p.Last < first {
+		p.Last = 0
+	}
+	if v.pendingLast == nil {
+		v.pendingLast = map[uint64]uint64{}
+	}
+	v.pendingLast[first] = p.Last
+	return p.Last, nil
 }
 
 // list collects the current keys under the prefix and, where the bucket

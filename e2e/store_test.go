@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -97,6 +99,30 @@ func TestRecordsFindEveryCall(t *testing.T) {
 	if count(func(c logged) bool { return c.decision == "deny" }) == 0 || count(func(c logged) bool { return c.decision == "approve" }) == 0 {
 		t.Fatal("the log holds no denied or no held call: this test ran before the workloads")
 	}
+	// The CLI, through the running gateway's admin socket: the issue's
+	// query, and show of a denied call, which holds the refusal body and no
+	// credential.
+	var res struct {
+		Records []*recorder.Record `json:"records"`
+	}
+	out := run(t, gatehouse, "-c", filepath.Join(outDir, "gatehouse.yaml"), "sessions", "search", "--json", "--limit", "-1",
+		"identity=agent-1 action=s3:Delete* decision=deny since=1h resource=arn:aws:s3:::prod-*")
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("sessions search --json: %v\n%s", err, out)
+	}
+	if len(res.Records) == 0 {
+		t.Fatal("sessions search found no denied delete of a prod- bucket by agent-1")
+	}
+	denied := res.Records[0]
+	for _, r := range res.Records {
+		if r.Identity.Subject != "agent-1" || !strings.HasPrefix(r.Action, "s3:Delete") || r.Decision.Effect != "deny" {
+			t.Errorf("search returned %s %s %s", r.Identity.Subject, r.Action, r.Decision.Effect)
+		}
+	}
+	show := run(t, gatehouse, "-c", filepath.Join(outDir, "gatehouse.yaml"), "sessions", "show", denied.ID)
+	mustContainAll(t, show, denied.ID, "AccessDenied", "no-prod-bucket-deletes", "s3:DeleteBucket")
+	checkNoSecrets(t, "sessions show "+denied.ID, []byte(show))
+
 	withStore(t, recordsDir, func(s *recorder.Store) {
 		all := map[string]*recorder.Record{}
 		for _, r := range search(t, s, recorder.Query{}) {
@@ -170,19 +196,7 @@ func TestRecordsFindEveryCall(t *testing.T) {
 // session token of the lab anywhere.
 func scanStoreForSecrets(t *testing.T, dir string) {
 	t.Helper()
-	secrets := labSecrets(t)
-	check := func(where string, b []byte) {
-		for what, s := range secrets {
-			if bytes.Contains(b, []byte(s)) {
-				t.Errorf("%s holds %s", where, what)
-			}
-		}
-		for what, re := range secretPatterns {
-			if loc := re.FindIndex(b); loc != nil {
-				t.Errorf("%s holds %s: %q", where, what, b[max(0, loc[0]-80):min(len(b), loc[1]+40)])
-			}
-		}
-	}
+	check := func(where string, b []byte) { checkNoSecrets(t, where, b) }
 	if err := lab.Script(repoRoot, "gw.sh", "stop"); err != nil {
 		t.Fatal(err)
 	}
@@ -455,4 +469,71 @@ func TestStoreFullRefusesCalls(t *testing.T) {
 	}
 	metrics := run(t, "ip", "netns", "exec", lab.NSGW, "curl", "-sS", "http://127.0.0.1:9464/metrics")
 	mustContainAll(t, metrics, `gatehouse_record_failures_total{stage="intent"} 1`)
+}
+
+// checkNoSecrets fails the test when b holds a secret of the lab or
+// something shaped like a credential.
+func checkNoSecrets(t *testing.T, where string, b []byte) {
+	t.Helper()
+	for what, s := range labSecrets(t) {
+		if bytes.Contains(b, []byte(s)) {
+			t.Errorf("%s holds %s", where, what)
+		}
+	}
+	for what, re := range secretPatterns {
+		if loc := re.FindIndex(b); loc != nil {
+			t.Errorf("%s holds %s: %q", where, what, b[max(0, loc[0]-80):min(len(b), loc[1]+40)])
+		}
+	}
+}
+
+// A real session of the lab exported as HAR passes a HAR 1.2 validator,
+// and as pcapng opens in tshark with every request listed.
+func TestSessionExportsOpenInTools(t *testing.T) {
+	cfg := filepath.Join(outDir, "gatehouse.yaml")
+	var sessions []struct {
+		ID    string `json:"id"`
+		Calls int    `json:"calls"`
+	}
+	out := run(t, gatehouse, "-c", cfg, "sessions", "list", "--json", "--since", "0", "--limit", "1000")
+	if err := json.Unmarshal([]byte(out), &sessions); err != nil {
+		t.Fatalf("sessions list --json: %v\n%s", err, out)
+	}
+	// The busiest sessions: whole workloads' connections.
+	sort.Slice(sessions, func(i, j int) bool { return sessions[i].Calls > sessions[j].Calls })
+	if len(sessions) == 0 || sessions[0].Calls < 5 {
+		t.Fatalf("no session with calls: %s", out)
+	}
+	for _, sess := range sessions[:min(len(sessions), 6)] {
+		dir := t.TempDir()
+		har, pcap := filepath.Join(dir, "s.har"), filepath.Join(dir, "s.pcapng")
+		run(t, gatehouse, "-c", cfg, "export", "har", "--session", sess.ID, "-o", har)
+		run(t, gatehouse, "-c", cfg, "export", "pcapng", "--session", sess.ID, "-o", pcap)
+		if out, err := exec.Command("node", filepath.Join(repoRoot, "e2e/clients/js/har-validate.mjs"), har).CombinedOutput(); err != nil {
+			t.Fatalf("har-validate: %v\n%s", err, out)
+		}
+		var h struct {
+			Log struct {
+				Entries []json.RawMessage `json:"entries"`
+			} `json:"log"`
+		}
+		b, err := os.ReadFile(har)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &h); err != nil || len(h.Log.Entries) != sess.Calls {
+			t.Fatalf("HAR has %d entries for %d calls (%v)", len(h.Log.Entries), sess.Calls, err)
+		}
+		checkNoSecrets(t, "the HAR export", b)
+		listed, err := exec.Command("tshark", "-r", pcap, "-Y", "http.request", "-T", "fields", "-e", "frame.number", "-e", "http.request.method", "-e", "http.request.uri").Output()
+		if err != nil {
+			t.Fatalf("tshark -r: %v", err)
+		}
+		if reqs := strings.Split(strings.TrimSpace(string(listed)), "\n"); len(reqs) != sess.Calls {
+			urls, _ := exec.Command("sh", "-c", "grep -o '\"url\": *\"[^\"]*' "+har).Output()
+			t.Errorf("session %s: tshark lists %d requests for %d calls:\n%s\nHAR:\n%s", sess.ID, len(reqs), sess.Calls, listed, urls)
+			continue
+		}
+		t.Logf("session %s: %d calls in HAR and pcapng", sess.ID, sess.Calls)
+	}
 }

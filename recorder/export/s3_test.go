@@ -637,6 +637,56 @@ func TestS3ExportRefusesAnotherStoresChain(t *testing.T) {
 	checkExactlyOnce(t, c, "shared", "", s3Head(t, a))
 }
 
+// serve's continuous mode: passes as records arrive, batches cut by size,
+// every entry exactly once.
+func TestS3RunExportsAsRecordsArrive(t *testing.T) {
+	c := startMinIO(t)
+	newBucket(t, c, "live", true)
+	st := s3Store(t, 1000)
+	next := 0
+	x, err := NewS3(st, c, S3Options{Bucket: "live", Prefix: "gw", BatchBytes: 8 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	passes := make(chan S3Result)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		x.Run(ctx, 20*time.Millisecond, func(r S3Result, err error) {
+			if err != nil {
+				t.Errorf("pass: %v", err)
+			}
+			select {
+			case passes <- r:
+			case <-ctx.Done():
+			}
+		})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	var batches int
+	for range 3 {
+		s3Calls(t, st, &next, 20, time.Minute)
+		head := s3Head(t, st)
+		// Passes may run while records arrive; one starts after the last.
+		for caught := false; !caught; {
+			select {
+			case r := <-passes:
+				batches += r.Batches
+				caught = r.Last == head
+			case <-time.After(20 * time.Second):
+				t.Fatalf("no pass exported up to %d", head)
+			}
+		}
+	}
+	cancel()
+	<-done
+	if batches < 6 {
+		t.Errorf("%d batches: 8 KiB should cut about a dozen entries each", batches)
+	}
+	checkExactlyOnce(t, c, "live", "gw", s3Head(t, st))
+}
+
 func TestLayoutNames(t *testing.T) {
 	if got := partition(time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("x", -5*3600))); got != "records/dt=2026-01-02/hour=08/" {
 		t.Errorf("partition = %q", got)

@@ -91,6 +91,7 @@ func buildApprovals(ctx context.Context, cfg *Config, authn *intercept.Authn, re
 	srv := approval.NewServer(store, auth, ac.ApproverGroups)
 	if records != nil {
 		mountRecords(srv, &storeRecords{store: records, now: time.Now}, log)
+		mountChain(srv, records, log)
 	}
 	go func() {
 		if err := srv.ServeUnix(ctx, ac.Socket); err != nil && ctx.Err() == nil {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -56,7 +58,30 @@ checked.`,
 		},
 	}
 	verify.Flags().BoolVar(&asJSON, "json", false, "machine-readable output")
-	cmd.AddCommand(verify)
+	pub := &cobra.Command{
+		Use:   "public-key",
+		Short: "Print the public key that signs the records' checkpoints and S3 manifests (PEM), for auditors",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.load()
+			if err != nil {
+				return err
+			}
+			key, err := loadRecorderKeyIfExists(cfg.Recorder.KeyFile)
+			if err != nil {
+				return fmt.Errorf("%w (run as the gateway's user)", err)
+			}
+			if key == nil {
+				return fmt.Errorf("no recorder key at %s (recorder.key_file): the gateway creates it on its first start", cfg.Recorder.KeyFile)
+			}
+			der, err := x509.MarshalPKIXPublicKey(key.Public())
+			if err != nil {
+				return err
+			}
+			return pem.Encode(cmd.OutOrStdout(), &pem.Block{Type: "PUBLIC KEY", Bytes: der})
+		},
+	}
+	cmd.AddCommand(verify, pub)
 	return cmd
 }
 

@@ -24,7 +24,7 @@ func newExportCmd(g *globalFlags) *cobra.Command {
 		newExportFileCmd(g, "har", "HAR 1.2 log (browser dev tools, har-validator); bodies as text or base64", export.HAR),
 		newExportFileCmd(g, "pcapng", "pcapng capture of the calls' plaintext HTTP as TCP streams (Wireshark, tshark)", export.PCAPNG),
 	)
-	// export s3: wired by the lead (recorder/export.NewS3 and VerifyS3).
+	cmd.AddCommand(newExportS3Cmd(g), newExportVerifyCmd(g))
 	return cmd
 }
 

@@ -34,6 +34,8 @@ type RecorderConfig struct {
 	KeyFile         string        `yaml:"key_file"`
 	CheckpointEvery int           `yaml:"checkpoint_every"` // entries between signed checkpoints; default 1000
 	GCInterval      time.Duration `yaml:"gc_interval"`      // value-log GC; default 10m
+	// Export copies the chain to S3 as it grows (off without a bucket).
+	Export S3ExportConfig `yaml:"export"`
 }
 
 func (c *Config) recorderDefaults() {
@@ -62,6 +64,19 @@ func (r RecorderConfig) validate() error {
 	}
 	if r.MinFree < 0 {
 		errs = append(errs, fmt.Errorf("recorder.min_free: %d is negative", r.MinFree))
+	}
+	if e := r.Export; e.Bucket != "" {
+		if e.ObjectLockDays < 0 {
+			errs = append(errs, fmt.Errorf("recorder.export.object_lock_days: %d is negative", e.ObjectLockDays))
+		}
+		switch e.ObjectLockMode {
+		case "", "COMPLIANCE", "GOVERNANCE":
+		default:
+			errs = append(errs, fmt.Errorf("recorder.export.object_lock_mode: %q is neither COMPLIANCE nor GOVERNANCE", e.ObjectLockMode))
+		}
+		if e.Every < 0 || (e.Every > 0 && e.Every < 10*time.Second) {
+			errs = append(errs, fmt.Errorf("recorder.export.every: %v is under 10s", e.Every))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -75,6 +75,9 @@ the CA is created in the data dir on first run, the explicit proxy listens on
 					log.Error("closing the recorder", "err", err)
 				}
 			}()
+			if err := runS3Export(cmd.Context(), cfg, records, log); err != nil {
+				return err
+			}
 			approvals, err := buildApprovals(cmd.Context(), cfg, authn, records, log)
 			if err != nil {
 				return err

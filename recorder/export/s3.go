@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/ed25519"
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/base64"
@@ -68,9 +69,18 @@ type S3Options struct {
 	Now      func() time.Time
 }
 
+// Chain is what the exporter reads: *recorder.Store, or a reader of a
+// running gateway's store through its admin API.
+type Chain interface {
+	Entries(ctx context.Context, from uint64, fn func(recorder.Entry) error) error
+	Head() (recorder.Checkpoint, error)
+	LastCheckpoint(seq uint64) (recorder.Checkpoint, bool, error)
+	CheckpointPublicKey() ed25519.PublicKey
+}
+
 // S3 exports a store's chain entries to S3.
 type S3 struct {
-	store  *recorder.Store
+	store  Chain
 	client S3Client
 	o      S3Options
 	prefix string
@@ -100,7 +110,7 @@ type watermark struct {
 }
 
 // NewS3 returns an exporter of store to o.Bucket under o.Prefix.
-func NewS3(store *recorder.Store, client S3Client, o S3Options) (*S3, error) {
+func NewS3(store Chain, client S3Client, o S3Options) (*S3, error) {
 	if store == nil || client == nil {
 		return nil, errors.New("s3 export: no store or no client")
 	}

@@ -619,3 +619,87 @@ func TestExportToObjectLockBucketResumes(t *testing.T) {
 	}
 	t.Logf("%d entries in %d manifests, %d objects", rep.Entries, rep.Manifests, rep.Objects)
 }
+
+// serve with recorder.export copies the chain to S3 as it grows: calls made
+// after the start are in the bucket within a pass, and the export verifies.
+func TestServeExportsContinuously(t *testing.T) {
+	client := goS3(t)
+	ctx := context.Background()
+	const bucket = "rec-continuous"
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil && !strings.Contains(err.Error(), "BucketAlready") {
+		t.Fatal(err)
+	}
+	cfg, err := os.ReadFile(filepath.Join(outDir, "gatehouse.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(outDir, "gatehouse-export.yaml")
+	cfg = append(cfg, []byte("recorder:\n  export:\n    bucket: "+bucket+"\n    prefix: gw-1\n    endpoint_url: https://s3.us-east-1.amazonaws.com\n    path_style: true\n    every: 10s\n")...)
+	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	restart := func() {
+		t.Helper()
+		if err := lab.Script(repoRoot, "gw.sh", "stop"); err != nil {
+			t.Fatal(err)
+		}
+		if err := lab.Script(repoRoot, "gw.sh", "start"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("GATEHOUSE_CONFIG", cfgPath)
+	restart()
+	t.Cleanup(func() {
+		os.Unsetenv("GATEHOUSE_CONFIG")
+		if err := lab.Script(repoRoot, "gw.sh", "stop"); err != nil {
+			t.Error(err)
+		}
+		if err := lab.Script(repoRoot, "gw.sh", "start"); err != nil {
+			t.Error(err)
+		}
+	})
+	// A call after the start, so the second pass has something new.
+	client = goS3(t)
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("after-start"), Body: strings.NewReader("x")}); err != nil {
+		t.Fatal(err)
+	}
+	var audit struct{ Head uint64 }
+	if err := json.Unmarshal([]byte(run(t, gatehouse, "-c", cfgPath, "audit", "verify", "--json")), &audit); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "AWS_ACCESS_KEY_ID=gatehouse-lab", "AWS_SECRET_ACCESS_KEY=gatehouse-lab-secret-1",
+		"AWS_REGION=us-east-1", "AWS_CA_BUNDLE=" + filepath.Join(outDir, "pki/public-ca.pem")}
+	var rep struct {
+		Last     uint64
+		Problems []any
+	}
+	deadline := time.Now().Add(40 * time.Second)
+	for {
+		cmd := exec.Command("ip", "netns", "exec", lab.NSGW, gatehouse, "-c", cfgPath, "export", "verify", "--json",
+			"--bucket", bucket, "--prefix", "gw-1", "--endpoint-url", "https://s3.us-east-1.amazonaws.com", "--path-style")
+		cmd.Env = env
+		out, _ := cmd.Output()
+		if err := json.Unmarshal(out, &rep); err != nil {
+			t.Fatalf("export verify: %v\n%s", err, out)
+		}
+		if len(rep.Problems) != 0 {
+			t.Fatalf("export verify: %s", out)
+		}
+		if rep.Last >= audit.Head || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	if rep.Last < audit.Head {
+		t.Fatalf("after 40s the export reaches %d; the head was %d", rep.Last, audit.Head)
+	}
+	found := false
+	for _, l := range linesSince(t, 0) {
+		if l.str("msg") == "exported records to S3" && l.str("bucket") == bucket {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("the gateway logged no export pass")
+	}
+}

@@ -220,7 +220,7 @@ func (c *Chain) answerSTS(w *countingWriter, r *http.Request, call *Call, authen
 	if call.Operation == "AssumeRoleWithWebIdentity" && status < 400 && w.capture != nil {
 		// The answer is the session credentials Gatehouse issues: the
 		// record keeps its size only.
-		w.capture.withhold()
+		w.capture.withhold("the response holds session credentials Gatehouse issued")
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/xml")

@@ -60,6 +60,7 @@ type Call struct {
 	intent      bool
 	reqCap      *capture
 	reqTapped   bool // the chunk resigner writes the payload to reqCap
+	reqSecret   bool // the request body carries a secret: not recorded
 	reqHeaders  map[string][]string
 	votes       []recorder.Vote
 	firstByte   time.Time
@@ -178,6 +179,7 @@ func (c *Chain) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// describe: operation, IAM action, resources and parameters, from
 	// tables generated from AWS's service models.
 	c.describe(r, call)
+	withholdSecrets(call, cw)
 	// decide: calls that vend real AWS credentials never reach AWS,
 	// whatever the policy says; then the policy allows, denies or holds.
 	if vendsCredentials[call.Service+":"+call.Operation] || vendsCredentials[call.Described.Action] {

@@ -47,7 +47,7 @@ type capture struct {
 	data     []byte
 	h        hash.Hash
 	n        int64
-	withheld bool // the body carries secrets: keep its size only
+	withheld string // why the body is not kept (it carries secrets): its size only
 }
 
 func newCapture(limit int) *capture { return &capture{cap: limit, h: sha256.New()} }
@@ -56,7 +56,7 @@ func (c *capture) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.n += int64(len(p))
-	if c.withheld {
+	if c.withheld != "" {
 		return len(p), nil
 	}
 	c.h.Write(p)
@@ -67,9 +67,12 @@ func (c *capture) Write(p []byte) (int, error) {
 }
 
 // withhold drops what was captured and keeps counting bytes only.
-func (c *capture) withhold() {
+func (c *capture) withhold(why string) {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
-	c.withheld, c.data = true, nil
+	c.withheld, c.data = why, nil
 	c.mu.Unlock()
 }
 
@@ -77,8 +80,8 @@ func (c *capture) body(headers map[string][]string) recorder.Body {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b := recorder.Body{Headers: headers, Size: c.n}
-	if c.withheld {
-		b.Truncated = c.n > 0
+	if c.withheld != "" {
+		b.Withheld = c.withheld
 		return b
 	}
 	b.Data = bytes.Clone(c.data)
@@ -109,6 +112,40 @@ func (call *Call) payloadTap() io.Writer {
 	}
 	call.reqTapped = true
 	return call.reqCap
+}
+
+// Operations whose bodies carry secrets in the clear: the record keeps
+// their size only, until masking ([5/6]) can keep the rest.
+var (
+	secretResponses = map[string]bool{
+		"secretsmanager:GetSecretValue": true, "secretsmanager:BatchGetSecretValue": true, "secretsmanager:GetRandomPassword": true,
+		"ssm:GetParameter": true, "ssm:GetParameters": true, "ssm:GetParametersByPath": true, "ssm:GetParameterHistory": true,
+		"kms:Decrypt": true, "kms:GenerateDataKey": true, "kms:GenerateDataKeyPair": true, "kms:GenerateRandom": true,
+		"ecr:GetAuthorizationToken": true, "ecr-public:GetAuthorizationToken": true, "codeartifact:GetAuthorizationToken": true,
+		"cognito-idp:InitiateAuth": true, "cognito-idp:AdminInitiateAuth": true, "cognito-idp:RespondToAuthChallenge": true,
+		"cognito-idp:AdminRespondToAuthChallenge": true, "sso-oidc:CreateToken": true,
+		"redshift:GetClusterCredentials": true, "redshift:GetClusterCredentialsWithIAM": true, "redshift-serverless:GetCredentials": true,
+	}
+	secretRequests = map[string]bool{
+		"secretsmanager:CreateSecret": true, "secretsmanager:PutSecretValue": true, "secretsmanager:UpdateSecret": true,
+		"ssm:PutParameter": true, "kms:Encrypt": true, "kms:ReEncrypt": true,
+		"cognito-idp:InitiateAuth": true, "cognito-idp:AdminInitiateAuth": true, "cognito-idp:RespondToAuthChallenge": true,
+		"cognito-idp:AdminRespondToAuthChallenge": true, "cognito-idp:SignUp": true, "cognito-idp:ChangePassword": true,
+		"cognito-idp:AdminSetUserPassword": true, "cognito-idp:ConfirmForgotPassword": true,
+	}
+)
+
+// withholdSecrets keeps the bodies of operations that carry secrets out of
+// the call's record.
+func withholdSecrets(call *Call, w *countingWriter) {
+	a := call.Described.Action
+	if secretRequests[a] {
+		call.reqCap.withhold("the request carries a secret (" + a + ")")
+		call.reqSecret = true
+	}
+	if secretResponses[a] {
+		w.capture.withhold("the response carries a secret (" + a + ")")
+	}
 }
 
 // Headers a record never keeps: authentication, and keys customers hand S3
@@ -241,7 +278,7 @@ func (c *Chain) record(w *countingWriter, r *http.Request, call *Call) {
 		rec.BytesIn, rec.BytesOut = call.bytesIn.Load(), w.bytes
 		rec.Decision.ApprovalID, rec.Decision.Votes = call.ApprovalID, call.votes
 		rec.Request = call.reqCap.body(call.reqHeaders)
-		if rec.Request.Size == 0 && !call.intent {
+		if rec.Request.Size == 0 && !call.intent && !call.reqSecret {
 			rec.Request = readBody(call, c.bodyCap)
 		}
 		rec.Response = w.capture.body(recordHeaders(w.Header()))

@@ -104,6 +104,9 @@ type Body struct {
 	Truncated bool                `json:"truncated"`
 	Size      int64               `json:"size"`
 	SHA256    string              `json:"sha256"`
+	// Withheld says why no byte or hash of the body was kept: it carries
+	// secrets (credentials Gatehouse issued, a secret value).
+	Withheld string `json:"withheld,omitempty"`
 }
 
 // canonical is the encoding the chain hashes and the store keeps: the JSON of

@@ -376,6 +376,8 @@ func printBody(w io.Writer, name string, b recorder.Body) {
 	switch {
 	case len(b.Data) == 0 && b.Size == 0:
 		fmt.Fprintln(w, "  (empty)")
+	case b.Withheld != "":
+		fmt.Fprintf(w, "  (withheld: %s)\n", b.Withheld)
 	case len(b.Data) == 0:
 		fmt.Fprintln(w, "  (not kept)")
 	case isText(b.Data):

@@ -47,12 +47,13 @@ type Query struct {
 // value keeps its entries in time order (keys.go), so Search reads the
 // indexes q names side by side in the order it returns records, each one
 // skipping ahead to where the others are (a leapfrog join led by the most
-// selective), within Since and Until, and stops at the limit. A glob reads
-// the range of its literal prefix: a few values side by side; many values
-// with few entries gathered and sorted; otherwise it is checked on each
-// record the other indexes (or the time index) lead to, until that proves
-// slow and its entries are gathered after all. Records are read only where
-// every index agrees, and only from their latest entry.
+// selective), within Since and Until, and stops at the limit. A glob seeks
+// the range of its literal prefix (s3:Delete for s3:Delete*): a few values
+// are read side by side; many values with few entries are gathered and
+// sorted; otherwise the glob is checked on each record the other indexes
+// (or the time index) lead to, until most of those records fail it and its
+// range is gathered after all. Records are read only where every index
+// agrees, and only from their latest entry.
 func (s *Store) Search(q Query) ([]*Record, error) {
 	out, _, err := s.search(q)
 	return out, err
@@ -356,10 +357,12 @@ const (
 	// gatherCap is how many keys of a many-valued glob's range are read
 	// up front to gather its entries.
 	gatherCap = 4096
-	// deferReads is how many records (beyond the limit) are read and
-	// checked against a glob left to the records before its range is
-	// gathered after all.
+	// A glob left to the records has its range gathered after all once
+	// deferReads records have been read and fewer than one in deferRatio
+	// matched: gathering reads keys only, but all of the range, so it pays
+	// only when records are read in vain.
 	deferReads = 256
+	deferRatio = 32
 )
 
 type searchPlan struct {
@@ -604,7 +607,7 @@ func (pl *searchPlan) run(txn *badger.Txn, q Query, w window, limit int) ([]*Rec
 			}
 		}
 		lead.next()
-		if len(pl.deferred) > 0 && pl.stats.reads > deferReads+max(limit, 0) {
+		if len(pl.deferred) > 0 && pl.stats.reads >= deferReads && len(out)*deferRatio < pl.stats.reads {
 			// The deferred glob rejects too much: read its range after all.
 			g := pl.deferred[0]
 			pl.deferred = pl.deferred[1:]

@@ -2,7 +2,7 @@
 // prints tables of absolute figures and ratios to direct, writes
 // BENCHMARKS.md, and tears the lab down.
 //
-// Workloads (-workloads, comma-separated; default both):
+// Workloads (-workloads, comma-separated; default all three):
 //
 //   - small: small DynamoDB-shaped calls from gh-agent to an HTTPS upstream
 //     in gh-aws, direct and through Gatehouse (transparent capture). Direct
@@ -13,6 +13,11 @@
 //     Gatehouse from gh-agent with session credentials for the agent's web
 //     identity token, with Gatehouse's RSS sampled during each transfer
 //     (large.go).
+//   - records: the recorder alone, without the lab: durable records/s from
+//     concurrent callers with fsync on, and indexed search latency over a
+//     store of 1M synthetic records (records.go). It runs before the lab
+//     comes up; run alone, it needs no lab and replaces only its own
+//     section of -out.
 package main
 
 import (
@@ -50,11 +55,16 @@ const benchHost = "dynamodb.us-east-1.amazonaws.com"
 
 func main() {
 	out := flag.String("out", "BENCHMARKS.md", "write the results here (empty: stdout only)")
-	workloads := flag.String("workloads", "small,large", "workloads to run, comma-separated: small, large")
+	workloads := flag.String("workloads", "small,large,records", "workloads to run, comma-separated: small, large, records")
 	dur := flag.Duration("duration", 5*time.Second, "small: measurement time per run")
 	conc := flag.String("clients", "1,16", "small: concurrent clients per run, comma-separated")
 	size := flag.Int64("size", 1<<30, "large: object size in bytes")
 	reps := flag.Int("reps", 3, "large: transfers per upload mode and target (the table gives the median)")
+	rc := recordsConfig{}
+	flag.DurationVar(&rc.dur, "records-duration", 5*time.Second, "records: measurement time per writer count")
+	writers := flag.String("records-writers", "1,16,64", "records: concurrent writers per durable run, comma-separated")
+	flag.IntVar(&rc.n, "records-n", 1_000_000, "records: records in the search store")
+	flag.IntVar(&rc.runs, "records-runs", 200, "records: runs of each search query")
 	flag.Parse()
 	var levels []int
 	for _, f := range strings.Split(*conc, ",") {
@@ -64,26 +74,55 @@ func main() {
 		}
 		levels = append(levels, n)
 	}
+	for _, f := range strings.Split(*writers, ",") {
+		var n int
+		if _, err := fmt.Sscan(f, &n); err != nil || n < 1 {
+			log.Fatalf("-records-writers: %q is not a positive number", f)
+		}
+		rc.writers = append(rc.writers, n)
+	}
 	wl := map[string]bool{}
 	for _, w := range strings.Split(*workloads, ",") {
 		w = strings.TrimSpace(w)
-		if w != "small" && w != "large" {
-			log.Fatalf("-workloads: unknown workload %q (small, large)", w)
+		if w != "small" && w != "large" && w != "records" {
+			log.Fatalf("-workloads: unknown workload %q (small, large, records)", w)
 		}
 		wl[w] = true
 	}
 	if *size < 1 || *reps < 1 {
 		log.Fatalf("-size %d, -reps %d: both must be positive", *size, *reps)
 	}
-	if err := run(*out, wl, *dur, levels, *size, *reps); err != nil {
+	if rc.n < 1 || rc.runs < 1 || rc.dur <= 0 {
+		log.Fatalf("-records-n %d, -records-runs %d, -records-duration %s: all must be positive", rc.n, rc.runs, rc.dur)
+	}
+	if err := run(*out, wl, *dur, levels, *size, *reps, rc); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(outFile string, workloads map[string]bool, dur time.Duration, levels []int, size int64, reps int) error {
+func run(outFile string, workloads map[string]bool, dur time.Duration, levels []int, size int64, reps int, rc recordsConfig) error {
 	root, err := os.Getwd()
 	if err != nil {
 		return err
+	}
+	var records string
+	if workloads["records"] {
+		t0 := time.Now()
+		// Interrupted, the workload stops and removes its stores.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		records, err = runRecords(ctx, rc)
+		stop()
+		if err != nil {
+			return err
+		}
+		fmt.Print(records)
+		fmt.Fprintf(os.Stderr, "bench: records workload took %s\n", time.Since(t0).Round(time.Second))
+	}
+	if !workloads["small"] && !workloads["large"] {
+		if outFile == "" {
+			return nil
+		}
+		return writeSection(outFile, recordsSection, records)
 	}
 	// Gatehouse serves pprof in gh-gw, for a profile when a large-workload
 	// target is missed; serving it costs nothing until it is asked.
@@ -126,7 +165,7 @@ func run(outFile string, workloads map[string]bool, dur time.Duration, levels []
 	if outFile == "" {
 		return nil
 	}
-	return os.WriteFile(outFile, []byte(report(small, large, size, took, idle, other)), 0o644)
+	return os.WriteFile(outFile, []byte(report(small, large, records, size, took, idle, other)), 0o644)
 }
 
 // busyCores is how many cores the machine keeps busy over d, before the
@@ -347,16 +386,19 @@ func render(rows []row) string {
 
 func us(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d.Microseconds())/1000) }
 
-func report(small, large string, size int64, took time.Duration, idle, other float64) string {
-	cpu := "unknown CPU"
+func cpuModel() string {
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(l, "model name"); ok {
-				cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
-				break
+				return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
 			}
 		}
 	}
+	return "unknown CPU"
+}
+
+func report(small, large, records string, size int64, took time.Duration, idle, other float64) string {
+	cpu := cpuModel()
 	var b strings.Builder
 	fmt.Fprintf(&b, `# Benchmarks
 
@@ -432,6 +474,9 @@ Gatehouse's own (/proc/<pid>/stat) and the whole machine's busy share
 process's own memory is not Gatehouse's and is not reported.
 
 %[4]s`, sizeName(size), size, runtime.NumCPU(), large)
+	}
+	if records != "" {
+		b.WriteString("\n" + records)
 	}
 	b.WriteString(`
 Not measured yet (issue [6/6]): peers (squid, mitmproxy, goproxy-bare), new

@@ -305,6 +305,11 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			for _, p := range rep.Problems {
 				got = append(got, Problem{Seq: p.Seq, Kind: p.Kind})
 			}
+			for _, p := range rep.Problems {
+				if p.Record == "" {
+					t.Errorf("problem %+v names no record", p)
+				}
+			}
 			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
 				t.Fatalf("problems %v, want %v", rep.Problems, tt.want)
 			}

@@ -28,6 +28,10 @@ type Problem struct {
 	Seq    uint64 `json:"seq"`
 	Kind   string `json:"kind"`
 	Detail string `json:"detail"`
+	// Record is the call the entry at Seq belongs to, when it can be told:
+	// from the entry, or, for an entry deleted, from the id/ or done/
+	// pointer that still leads to it.
+	Record string `json:"record,omitempty"`
 }
 
 // Report is what Verify found.
@@ -68,6 +72,7 @@ func (s *Store) putCheckpoint(txn *badger.Txn, seq uint64, hash string) error {
 func (s *Store) Verify(ctx context.Context) (Report, error) {
 	var rep Report
 	var headHash string
+	ids := map[uint64]string{} // seq -> record id, to name problems
 	hashes := map[uint64]string{}
 	err := s.db.View(func(txn *badger.Txn) error {
 		if it, err := txn.Get([]byte(keyHead)); err == nil {
@@ -78,7 +83,7 @@ func (s *Store) Verify(ctx context.Context) (Report, error) {
 			seq, hash, sig, ok := parseHead(v)
 			rep.Head = seq
 			if key := s.opts.CheckpointKey; key != nil && (!ok || !ed25519.Verify(key.Public().(ed25519.PublicKey), checkpointMessage(seq, hash), sig)) {
-				rep.Problems = append(rep.Problems, Problem{seq, BadHead, "the head's signature does not verify: the chain's end was changed"})
+				rep.Problems = append(rep.Problems, Problem{seq, BadHead, "the head's signature does not verify: the chain's end was changed", ""})
 			}
 			headHash = hash
 		}
@@ -103,22 +108,23 @@ func (s *Store) Verify(ctx context.Context) (Report, error) {
 			k := it.Item().Key()
 			seq := binary.BigEndian.Uint64(k[len(p):])
 			for ; want < seq; want++ {
-				rep.Problems = append(rep.Problems, Problem{want, Missing, "no entry"})
+				rep.Problems = append(rep.Problems, Problem{want, Missing, "no entry", ""})
 			}
 			want = seq + 1
 			rep.Entries++
 			var r Record
 			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &r) }); err != nil {
-				rep.Problems = append(rep.Problems, Problem{seq, Changed, fmt.Sprintf("undecodable: %v", err)})
+				rep.Problems = append(rep.Problems, Problem{seq, Changed, fmt.Sprintf("undecodable: %v", err), ""})
 				continue
 			}
 			if r.Seq != seq {
-				rep.Problems = append(rep.Problems, Problem{seq, Reordered, fmt.Sprintf("entry claims seq %d", r.Seq)})
+				rep.Problems = append(rep.Problems, Problem{seq, Reordered, fmt.Sprintf("entry claims seq %d", r.Seq), r.ID})
 			}
 			if h, err := chainHash(&r); err != nil || h != r.Hash {
-				rep.Problems = append(rep.Problems, Problem{seq, Changed, "hash does not match content"})
+				rep.Problems = append(rep.Problems, Problem{seq, Changed, "hash does not match content", r.ID})
 				continue
 			}
+			ids[seq] = r.ID
 			hashes[seq] = r.Hash
 			claimed[r.Seq] = r.Hash
 			links = append(links, link{seq, r.Seq, r.PrevHash})
@@ -129,7 +135,7 @@ func (s *Store) Verify(ctx context.Context) (Report, error) {
 				want, ok = "", true
 			}
 			if ok && l.prev != want {
-				rep.Problems = append(rep.Problems, Problem{l.at, BrokenLink, "prev_hash is not the previous entry's hash"})
+				rep.Problems = append(rep.Problems, Problem{l.at, BrokenLink, "prev_hash is not the previous entry's hash", ""})
 			}
 		}
 		// Get follows id/ and done/; a redirected pointer would show an
@@ -141,13 +147,14 @@ func (s *Store) Verify(ctx context.Context) (Report, error) {
 				id := string(pi.Item().Key()[len(pp):])
 				v, err := pi.Item().ValueCopy(nil)
 				if err != nil || len(v) != 8 {
-					rep.Problems = append(rep.Problems, Problem{0, BadPointer, pre + id + ": bad value"})
+					rep.Problems = append(rep.Problems, Problem{0, BadPointer, pre + id + ": bad value", id})
 					continue
 				}
 				seq := binary.BigEndian.Uint64(v)
 				e, err := getEntry(txn, seq)
 				if err != nil {
-					continue // the entry's absence is already reported
+					ids[seq] = id // the entry's absence is reported; this names its call
+					continue
 				}
 				whole := false
 				if pre == prefID && e.Complete {
@@ -159,17 +166,24 @@ func (s *Store) Verify(ctx context.Context) (Report, error) {
 					}
 				}
 				if e.ID != id || (e.Complete != (pre == prefDone) && !whole) {
-					rep.Problems = append(rep.Problems, Problem{seq, BadPointer, pre + id + " leads to another entry"})
+					rep.Problems = append(rep.Problems, Problem{seq, BadPointer, pre + id + " leads to another entry", id})
 				}
 			}
 			pi.Close()
 		}
 		sort.SliceStable(rep.Problems, func(i, j int) bool { return rep.Problems[i].Seq < rep.Problems[j].Seq })
+		defer func() {
+			for i, p := range rep.Problems {
+				if p.Record == "" {
+					rep.Problems[i].Record = ids[p.Seq]
+				}
+			}
+		}()
 		for ; want <= rep.Head; want++ {
-			rep.Problems = append(rep.Problems, Problem{want, Truncated, "head records it; no entry"})
+			rep.Problems = append(rep.Problems, Problem{want, Truncated, "head records it; no entry", ""})
 		}
 		if h, ok := hashes[rep.Head]; rep.Head > 0 && ok && h != headHash {
-			rep.Problems = append(rep.Problems, Problem{rep.Head, Changed, "not the entry the head names"})
+			rep.Problems = append(rep.Problems, Problem{rep.Head, Changed, "not the entry the head names", ""})
 		}
 		if s.opts.CheckpointKey == nil {
 			return nil
@@ -182,14 +196,14 @@ func (s *Store) Verify(ctx context.Context) (Report, error) {
 			seq := binary.BigEndian.Uint64(ci.Item().Key()[len(cp):])
 			var c Checkpoint
 			if err := ci.Item().Value(func(v []byte) error { return json.Unmarshal(v, &c) }); err != nil {
-				rep.Problems = append(rep.Problems, Problem{seq, BadCheckpoint, fmt.Sprintf("undecodable: %v", err)})
+				rep.Problems = append(rep.Problems, Problem{seq, BadCheckpoint, fmt.Sprintf("undecodable: %v", err), ""})
 				continue
 			}
 			switch {
 			case c.Seq != seq || !ed25519.Verify(pub, checkpointMessage(c.Seq, c.Hash), c.Signature):
-				rep.Problems = append(rep.Problems, Problem{seq, BadCheckpoint, "signature invalid"})
+				rep.Problems = append(rep.Problems, Problem{seq, BadCheckpoint, "signature invalid", ""})
 			case hashes[seq] != c.Hash:
-				rep.Problems = append(rep.Problems, Problem{seq, BadCheckpoint, "chain hash differs from the signed one"})
+				rep.Problems = append(rep.Problems, Problem{seq, BadCheckpoint, "chain hash differs from the signed one", ""})
 			default:
 				rep.Checkpoints++
 			}

@@ -474,3 +474,65 @@ func TestAuditVerifyNamesAChangedRecord(t *testing.T) {
 		t.Errorf("verify --json: %+v", rep)
 	}
 }
+
+// A deleted entry is named by the call whose pointer still leads to it, and
+// two swapped entries each by their own call.
+func TestAuditVerifyNamesDeletedAndReorderedRecords(t *testing.T) {
+	f := newRecordsFixture(t)
+	del, err := f.store.Get("c-deny")
+	must(t, err)
+	a, err := f.store.Get("c-allow")
+	must(t, err)
+	b, err := f.store.Get("c-held")
+	must(t, err)
+	f.close(t)
+
+	db, err := badger.Open(badger.DefaultOptions(f.cfg.Recorder.Dir).WithLogger(nil))
+	must(t, err)
+	key := func(seq uint64) []byte { return binary.BigEndian.AppendUint64([]byte("e/"), seq) }
+	must(t, db.Update(func(txn *badger.Txn) error {
+		va, err := get(txn, key(a.Seq))
+		if err != nil {
+			return err
+		}
+		vb, err := get(txn, key(b.Seq))
+		if err != nil {
+			return err
+		}
+		if err := txn.Set(key(a.Seq), vb); err != nil {
+			return err
+		}
+		if err := txn.Set(key(b.Seq), va); err != nil {
+			return err
+		}
+		return txn.Delete(key(del.Seq))
+	}))
+	must(t, db.Close())
+
+	out, _, err := gatehouse("audit", "verify", "--json", "--data-dir", f.dir)
+	var rep auditReport
+	if err == nil || json.Unmarshal([]byte(out), &rep) != nil {
+		t.Fatalf("verify --json: %v\n%s", err, out)
+	}
+	named := map[string]string{} // kind/seq -> record
+	for _, p := range rep.Problems {
+		named[p.Kind+"/"+strconv.FormatUint(p.Seq, 10)] = p.Record
+	}
+	for want, id := range map[string]string{
+		recorder.Missing + "/" + strconv.FormatUint(del.Seq, 10): "c-deny",
+		recorder.Reordered + "/" + strconv.FormatUint(a.Seq, 10): "c-held",
+		recorder.Reordered + "/" + strconv.FormatUint(b.Seq, 10): "c-allow",
+	} {
+		if named[want] != id {
+			t.Errorf("%s: named %q, want %q; report %+v", want, named[want], id, rep.Problems)
+		}
+	}
+}
+
+func get(txn *badger.Txn, k []byte) ([]byte, error) {
+	it, err := txn.Get(k)
+	if err != nil {
+		return nil, err
+	}
+	return it.ValueCopy(nil)
+}

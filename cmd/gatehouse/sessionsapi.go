@@ -254,7 +254,10 @@ func (s *storeRecords) Verify(ctx context.Context) (auditReport, error) {
 	}
 	ids := map[uint64]string{}
 	for _, p := range rep.Problems {
-		id, seen := ids[p.Seq]
+		id, seen := p.Record, true
+		if id == "" {
+			id, seen = ids[p.Seq]
+		}
 		if !seen && p.Seq > 0 {
 			id = s.idAt(ctx, p.Seq)
 			ids[p.Seq] = id

@@ -65,6 +65,9 @@ type Call struct {
 	votes       []recorder.Vote
 	firstByte   time.Time
 	upstreamID2 string
+	w           *countingWriter // the agent's response
+	respCap     *capture        // the forwarded response body, read from upstream
+	completed   bool            // its completion is committed
 }
 
 type callKey struct{}
@@ -125,6 +128,7 @@ func (c *Chain) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(context.WithValue(r.Context(), callKey{}, call))
 	r.Body = countingBody{r.Body, &call.bytesIn} // on the copy; the inbound request stays as it came
 	cw := &countingWriter{ResponseWriter: w}
+	call.w = cw
 	if c.recorder != nil {
 		call.reqCap, cw.capture = newCapture(c.bodyCap), newCapture(c.bodyCap)
 	}
@@ -217,12 +221,33 @@ func (c *Chain) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if call.body != nil {
 		r.Body = call.body
 	}
-	c.proxy.ServeHTTP(cw, r)
+	if c.forward(cw, r) {
+		// The response broke off (upstream, or its outcome could not be
+		// recorded): record and log it, then let net/http drop the
+		// connection so the agent sees no complete answer.
+		c.complete(cw, r, call)
+		panic(http.ErrAbortHandler)
+	}
 	// mask: [5/6] rewrites the response in ModifyResponse.
 	//
 	// complete: the record's completion (status, bodies, upstream request
 	// ids) and the log line.
 	c.complete(cw, r, call)
+}
+
+// forward runs the reverse proxy and reports whether it aborted the
+// response (it panics with http.ErrAbortHandler when a body copy fails).
+func (c *Chain) forward(w http.ResponseWriter, r *http.Request) (aborted bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler {
+				panic(v)
+			}
+			aborted = true
+		}
+	}()
+	c.proxy.ServeHTTP(w, r)
+	return false
 }
 
 // admit refuses what no AWS SDK sends: a Host that is not the SNI (domain
@@ -309,6 +334,7 @@ func (c *Chain) upstreamResponse(resp *http.Response) error {
 		call.UpstreamID = resp.Header.Get("X-Amzn-Requestid")
 	}
 	call.upstreamID2 = resp.Header.Get("X-Amz-Id-2")
+	c.completeBeforeEnd(resp, call)
 	return nil
 }
 

@@ -76,6 +76,12 @@ func (c *capture) withhold(why string) {
 	c.mu.Unlock()
 }
 
+func (c *capture) size() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
 func (c *capture) body(headers map[string][]string) recorder.Body {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -262,50 +268,167 @@ func (c *Chain) recordIntent(out *http.Request, call *Call) *Error {
 	return nil
 }
 
-// record completes the call's record: appended after its intent when it
-// was forwarded, or written whole when it never left.
-func (c *Chain) record(w *countingWriter, r *http.Request, call *Call) {
-	if c.recorder == nil {
-		return
-	}
-	end := time.Now()
-	fill := func(rec *recorder.Record) {
-		rec.End = end
+// outcome is what came back, as the record keeps it.
+type outcome struct {
+	status   int
+	headers  http.Header
+	body     *capture
+	bytesOut int64
+	end      time.Time
+}
+
+func (c *Chain) fill(call *Call, o outcome) func(*recorder.Record) {
+	return func(rec *recorder.Record) {
+		rec.End = o.end
 		rec.UpstreamFirstByte = call.firstByte
 		rec.UpstreamRequestID, rec.UpstreamID2 = call.UpstreamID, call.upstreamID2
 		rec.UpstreamRole = call.UpstreamRole
-		rec.Verdict, rec.Status = call.Verdict, w.status
-		rec.BytesIn, rec.BytesOut = call.bytesIn.Load(), w.bytes
+		rec.Verdict, rec.Status = call.Verdict, o.status
+		rec.BytesIn, rec.BytesOut = call.bytesIn.Load(), o.bytesOut
 		rec.Decision.ApprovalID, rec.Decision.Votes = call.ApprovalID, call.votes
 		rec.Request = call.reqCap.body(call.reqHeaders)
 		if rec.Request.Size == 0 && !call.intent && !call.reqSecret {
 			rec.Request = readBody(call, c.bodyCap)
 		}
-		rec.Response = w.capture.body(recordHeaders(w.Header()))
+		rec.Response = o.body.body(recordHeaders(o.headers))
 		if call.err != nil {
 			rec.ErrorCode = call.err.Code
-		} else if w.status >= 300 {
-			rec.ErrorCode = errorCode(w.Header(), rec.Response.Data)
+		} else if o.status >= 300 {
+			rec.ErrorCode = errorCode(o.headers, rec.Response.Data)
 		}
+	}
+}
+
+// record completes the call's record: appended after its intent when it
+// was forwarded (unless its response already completed it), or written
+// whole when it never left.
+func (c *Chain) record(w *countingWriter, r *http.Request, call *Call) {
+	if c.recorder == nil || call.completed {
+		return
+	}
+	o := outcome{status: w.status, headers: w.Header(), body: w.capture, bytesOut: w.bytes, end: time.Now()}
+	if call.respCap != nil {
+		// The response broke off before its end: what was read of it.
+		o.body = call.respCap
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), recordTimeout)
 	defer cancel()
 	var err error
 	stage := "complete"
 	if call.intent {
-		err = c.recorder.Complete(ctx, call.ID, fill)
+		err = c.recorder.Complete(ctx, call.ID, c.fill(call, o))
 	} else {
 		stage = "append"
 		rec := c.newRecord(r, call)
 		rec.Request.Headers = recordHeaders(r.Header)
 		call.reqHeaders = rec.Request.Headers
-		fill(rec)
+		c.fill(call, o)(rec)
 		err = c.recorder.Append(ctx, rec)
 	}
 	if err != nil {
 		c.metrics.recordFailures.WithLabelValues(stage).Inc()
 		c.log.Error("record", "id", call.ID, "stage", stage, "err", err)
 	}
+}
+
+// completeBeforeEnd makes a forwarded call's completion durable before the
+// agent can have the whole response: the body's last byte is held back
+// until the upstream body has ended and the completion is committed. A
+// completion that cannot be committed aborts the response, so no agent
+// gets an answer whose outcome is not on record (the intent is). Bodies
+// that are empty end with the headers, which net/http buffers until the
+// handler returns, after this commit.
+func (c *Chain) completeBeforeEnd(resp *http.Response, call *Call) {
+	if c.recorder == nil || !call.intent {
+		return
+	}
+	call.respCap = newCapture(c.bodyCap)
+	if w := call.w; w != nil && w.capture != nil {
+		if w.capture.withheld != "" {
+			call.respCap.withhold(w.capture.withheld)
+		}
+		w.capture = nil // the body is captured as it is read from upstream
+	}
+	ctx := resp.Request.Context()
+	resp.Body = &holdLastByte{ReadCloser: resp.Body, call: call, tap: call.respCap, final: func() error {
+		o := outcome{status: resp.StatusCode, headers: resp.Header, body: call.respCap, bytesOut: call.respCap.size(), end: time.Now()}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+		defer cancel()
+		if err := c.recorder.Complete(ctx, call.ID, c.fill(call, o)); err != nil {
+			c.metrics.recordFailures.WithLabelValues("complete").Inc()
+			return refuse(http.StatusServiceUnavailable, "ServiceUnavailable", "the call's outcome could not be recorded; the response was cut short", err)
+		}
+		call.completed = true
+		return nil
+	}}
+}
+
+// holdLastByte passes a body through, keeping its last byte back until the
+// body has ended and final has run; final's error replaces the end.
+type holdLastByte struct {
+	io.ReadCloser
+	call  *Call
+	tap   *capture
+	final func() error
+	held  [1]byte
+	has   bool
+	out   []byte // bytes owed to a reader whose buffer was too small
+	done  bool
+	err   error
+}
+
+func (h *holdLastByte) Read(p []byte) (int, error) {
+	if len(h.out) > 0 {
+		n := copy(p, h.out)
+		h.out = h.out[n:]
+		return n, nil
+	}
+	if h.done {
+		return 0, h.err
+	}
+	if len(p) < 2 {
+		// Room for the held byte and at least one new one.
+		var buf [2]byte
+		n, err := h.Read(buf[:])
+		k := copy(p, buf[:n])
+		if h.out = append(h.out, buf[k:n]...); len(h.out) > 0 {
+			return k, nil
+		}
+		return k, err
+	}
+	off := 0
+	if h.has {
+		p[0], off = h.held[0], 1
+	}
+	n, err := h.ReadCloser.Read(p[off:])
+	if n > 0 {
+		h.tap.Write(p[off : off+n])
+	}
+	total := off + n
+	switch {
+	case err == io.EOF:
+		h.done, h.has = true, false
+		if ferr := h.final(); ferr != nil {
+			h.err = ferr
+			if h.call.err == nil {
+				h.call.err, _ = ferr.(*Error)
+			}
+			return max(total-1, 0), ferr // the last byte never goes
+		}
+		h.err = io.EOF
+		return total, io.EOF
+	case err != nil:
+		h.done, h.has, h.err = true, false, err
+		if h.call.err == nil {
+			h.call.err = refuse(http.StatusBadGateway, "ServiceUnavailable", "the upstream's response broke off", err)
+		}
+		return total, err
+	}
+	if total == 0 {
+		return 0, nil
+	}
+	h.held[0], h.has = p[total-1], true
+	return total - 1, nil
 }
 
 // readBody is the body the chain read whole for a call that never left:

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/recorder"
 )
@@ -236,5 +237,104 @@ func TestSecretBodiesWithheld(t *testing.T) {
 		if !tt.respOK && (r.Response.Data != nil || r.Response.SHA256 != "") {
 			t.Fatalf("%s response: %+v", tt.action, r.Response)
 		}
+	}
+}
+
+func TestHoldLastByteReleasesTheEndAfterFinal(t *testing.T) {
+	for _, size := range []int{1, 2, 3, 100, 70000} {
+		for _, bufSize := range []int{1, 2, 7, 32 << 10} {
+			body := strings.Repeat("x", size-1) + "!"
+			finalRan := false
+			h := &holdLastByte{ReadCloser: io.NopCloser(strings.NewReader(body)), call: &Call{}, tap: newCapture(16),
+				final: func() error { finalRan = true; return nil }}
+			var got []byte
+			buf := make([]byte, bufSize)
+			for {
+				n, err := h.Read(buf)
+				got = append(got, buf[:n]...)
+				if len(got) == size && !finalRan {
+					t.Fatalf("size %d buf %d: the last byte went before final ran", size, bufSize)
+				}
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if string(got) != body || h.tap.size() != int64(size) {
+				t.Fatalf("size %d buf %d: got %d bytes, tapped %d", size, bufSize, len(got), h.tap.size())
+			}
+		}
+	}
+	// final failing: everything but the last byte, then its error.
+	h := &holdLastByte{ReadCloser: io.NopCloser(strings.NewReader("abc")), call: &Call{}, tap: newCapture(16),
+		final: func() error { return refuse(503, "ServiceUnavailable", "x", nil) }}
+	got, err := io.ReadAll(h)
+	if string(got) != "ab" || err == nil {
+		t.Fatalf("got %q, %v", got, err)
+	}
+}
+
+// blockingRecorder holds every completion until released, or fails it.
+type blockingRecorder struct {
+	*recorder.Store
+	release chan struct{}
+	fail    bool
+}
+
+func (b *blockingRecorder) Complete(ctx context.Context, id string, fill func(*recorder.Record)) error {
+	<-b.release
+	if b.fail {
+		return recorder.ErrUnavailable
+	}
+	return b.Store.Complete(ctx, id, fill)
+}
+
+// The agent cannot have the whole response before the call's completion is
+// committed; when it cannot be committed, the agent gets no complete answer.
+func TestResponseEndsOnlyAfterCompletionCommits(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		st, err := recorder.Open(recorder.Options{Dir: t.TempDir(), MemTableSize: 4 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		br := &blockingRecorder{Store: st, release: make(chan struct{}), fail: fail}
+		l, up, creds := newAuthnLab(t, func(o *Options) { o.Recorder = br })
+		req, _ := http.NewRequest("PUT", "https://s3.amazonaws.com/bucket/k", strings.NewReader("x"))
+		sign(t, req, creds, "", "s3", hashOf("x"))
+		type result struct {
+			body []byte
+			err  error
+		}
+		done := make(chan result, 1)
+		go func() {
+			resp, err := l.client(t, "s3.amazonaws.com").Do(req)
+			if err != nil {
+				done <- result{nil, err}
+				return
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			done <- result{b, err}
+		}()
+		select {
+		case r := <-done:
+			t.Fatalf("fail=%v: the agent had its answer (%q, %v) before the completion committed", fail, r.body, r.err)
+		case <-time.After(300 * time.Millisecond):
+		}
+		if len(up.requests()) != 1 {
+			t.Fatalf("the upstream saw %d requests", len(up.requests()))
+		}
+		close(br.release)
+		r := <-done
+		switch {
+		case !fail && (r.err != nil || string(r.body) != "ok"):
+			t.Fatalf("after the commit: %q %v", r.body, r.err)
+		case fail && r.err == nil && string(r.body) == "ok":
+			t.Fatalf("the agent got a complete answer whose outcome was not recorded")
+		}
+		l.waitLog(`"msg":"request"`)
 	}
 }

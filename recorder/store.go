@@ -29,8 +29,9 @@ type Options struct {
 	// NoSync turns off the fsync of each commit. The zero value is durable:
 	// a bool cannot default to true, so the brief's SyncWrites is inverted.
 	NoSync bool
-	// TTL expires entries; zero keeps them forever. Expired entries show up
-	// in Verify as missing.
+	// TTL expires entries; zero keeps them forever. Verify counts the
+	// entries missing before the oldest one left as expired, not as
+	// problems.
 	TTL time.Duration
 	// CheckpointKey signs a checkpoint (seq and hash) every CheckpointEvery
 	// entries and on Close; nil disables checkpoints.
@@ -426,7 +427,9 @@ func (s *Store) commitSome(batch []*op) int {
 	if s.opts.CheckpointKey != nil {
 		sig = ed25519.Sign(s.opts.CheckpointKey, checkpointMessage(seq, head))
 	}
-	if err := s.set(txn, []byte(keyHead), headValue(seq, head, sig)); err != nil {
+	// The head never expires: with retention, a store whose entries have
+	// all expired still continues its chain instead of starting over.
+	if err := txn.Set([]byte(keyHead), headValue(seq, head, sig)); err != nil {
 		return fail(err)
 	}
 	if err := txn.Commit(); err != nil {

@@ -746,3 +746,39 @@ func TestReadOnlyReadsAndRefusesWrites(t *testing.T) {
 		t.Fatalf("incomplete %v", inc)
 	}
 }
+
+// Retention: expired entries leave search and Get, Verify counts them as
+// expired rather than missing, and the chain goes on from its head.
+func TestRetentionExpiresOldestAndChainGoesOn(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	o := Options{Dir: dir, TTL: time.Second, CheckpointKey: testKey(1)}
+	s := open(t, o)
+	for i := range 3 {
+		if err := s.Intent(ctx, call(fmt.Sprintf("old-%d", i), i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	time.Sleep(2100 * time.Millisecond) // Badger's expiry has second granularity
+	s = open(t, o)
+	for i := range 2 {
+		r := call(fmt.Sprintf("new-%d", i), i)
+		if err := s.Intent(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Seq != uint64(4+i) {
+			t.Fatalf("new entry got seq %d: the chain started over", r.Seq)
+		}
+	}
+	if _, err := s.Get("old-0"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("expired record: %v", err)
+	}
+	if rs, err := s.Search(Query{Limit: -1}); err != nil || len(rs) != 2 {
+		t.Fatalf("search after expiry: %d %v", len(rs), err)
+	}
+	rep, err := s.Verify(ctx)
+	if err != nil || !rep.OK() || rep.Expired != 3 || rep.Entries != 2 {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+}

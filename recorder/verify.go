@@ -39,7 +39,10 @@ type Report struct {
 	Entries     uint64    `json:"entries"`     // entries read
 	Head        uint64    `json:"head"`        // last seq the store committed
 	Checkpoints int       `json:"checkpoints"` // checkpoints whose signature and hash held
-	Problems    []Problem `json:"problems"`
+	// Expired counts the entries before the oldest one left, in a store
+	// with a TTL: gone by retention, not reported as problems.
+	Expired  uint64    `json:"expired,omitempty"`
+	Problems []Problem `json:"problems"`
 }
 
 // OK reports whether the chain is intact.
@@ -107,6 +110,9 @@ func (s *Store) Verify(ctx context.Context) (Report, error) {
 			}
 			k := it.Item().Key()
 			seq := binary.BigEndian.Uint64(k[len(p):])
+			if rep.Entries == 0 && s.opts.TTL > 0 {
+				rep.Expired, want = seq-1, seq // retention took the oldest
+			}
 			for ; want < seq; want++ {
 				rep.Problems = append(rep.Problems, Problem{want, Missing, "no entry", ""})
 			}

@@ -88,6 +88,9 @@ checked.`,
 func printAudit(w io.Writer, rep auditReport) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "entries\t%d\n", rep.Entries)
+	if rep.Expired > 0 {
+		fmt.Fprintf(tw, "expired\t%d (recorder.retention; the S3 export keeps them)\n", rep.Expired)
+	}
 	fmt.Fprintf(tw, "head\t%d\n", rep.Head)
 	if rep.Signed {
 		fmt.Fprintf(tw, "checkpoints\t%d verified\n", rep.Checkpoints)

@@ -96,6 +96,7 @@ type sessionDetail struct {
 // auditReport is recorder.Verify's report with each problem's record.
 type auditReport struct {
 	Entries     uint64 `json:"entries"`
+	Expired     uint64 `json:"expired"` // gone by recorder.retention, before the oldest entry left
 	Head        uint64 `json:"head"`
 	Checkpoints int    `json:"checkpoints"`
 	// Signed says the store's checkpoint key was at hand, so checkpoints
@@ -239,7 +240,7 @@ func (s *storeRecords) Verify(ctx context.Context) (auditReport, error) {
 		return auditReport{}, err
 	}
 	out := auditReport{
-		Entries: rep.Entries, Head: rep.Head, Checkpoints: rep.Checkpoints,
+		Entries: rep.Entries, Expired: rep.Expired, Head: rep.Head, Checkpoints: rep.Checkpoints,
 		Signed:     s.store.CheckpointPublicKey() != nil,
 		Problems:   make([]auditProblem, 0, len(rep.Problems)),
 		Incomplete: []string{},

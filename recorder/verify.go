@@ -36,9 +36,9 @@ type Problem struct {
 
 // Report is what Verify found.
 type Report struct {
-	Entries     uint64    `json:"entries"`     // entries read
-	Head        uint64    `json:"head"`        // last seq the store committed
-	Checkpoints int       `json:"checkpoints"` // checkpoints whose signature and hash held
+	Entries     uint64 `json:"entries"`     // entries read
+	Head        uint64 `json:"head"`        // last seq the store committed
+	Checkpoints int    `json:"checkpoints"` // checkpoints whose signature and hash held
 	// Expired counts the entries before the oldest one left, in a store
 	// with a TTL: gone by retention, not reported as problems.
 	Expired  uint64    `json:"expired,omitempty"`

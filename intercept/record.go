@@ -350,7 +350,10 @@ func (c *Chain) completeBeforeEnd(resp *http.Response, call *Call) {
 		w.capture = nil // the body is captured as it is read from upstream
 	}
 	ctx := resp.Request.Context()
-	resp.Body = &holdLastByte{ReadCloser: resp.Body, call: call, tap: call.respCap, final: func() error {
+	// A body of unknown length ends for the agent with the last chunk,
+	// which net/http writes when the handler returns, after final: nothing
+	// to hold back, and event streams keep their pace.
+	resp.Body = &holdLastByte{ReadCloser: resp.Body, call: call, tap: call.respCap, noHold: resp.ContentLength < 0, final: func() error {
 		o := outcome{status: resp.StatusCode, headers: resp.Header, body: call.respCap, bytesOut: call.respCap.size(), end: time.Now()}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 		defer cancel()
@@ -370,11 +373,13 @@ type holdLastByte struct {
 	call  *Call
 	tap   *capture
 	final func() error
-	held  [1]byte
-	has   bool
-	out   []byte // bytes owed to a reader whose buffer was too small
-	done  bool
-	err   error
+	// noHold passes every byte at once and runs final at the end.
+	noHold bool
+	held   [1]byte
+	has    bool
+	out    []byte // bytes owed to a reader whose buffer was too small
+	done   bool
+	err    error
 }
 
 func (h *holdLastByte) Read(p []byte) (int, error) {
@@ -395,6 +400,29 @@ func (h *holdLastByte) Read(p []byte) (int, error) {
 			return k, nil
 		}
 		return k, err
+	}
+	if h.noHold {
+		n, err := h.ReadCloser.Read(p)
+		if n > 0 {
+			h.tap.Write(p[:n])
+		}
+		switch {
+		case err == io.EOF:
+			h.done, h.err = true, io.EOF
+			if ferr := h.final(); ferr != nil {
+				h.err = ferr
+				if h.call.err == nil {
+					h.call.err, _ = ferr.(*Error)
+				}
+				return n, ferr
+			}
+		case err != nil:
+			h.done, h.err = true, err
+			if h.call.err == nil {
+				h.call.err = refuse(http.StatusBadGateway, "ServiceUnavailable", "the upstream's response broke off", err)
+			}
+		}
+		return n, err
 	}
 	off := 0
 	if h.has {

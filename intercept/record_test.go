@@ -267,6 +267,17 @@ func TestHoldLastByteReleasesTheEndAfterFinal(t *testing.T) {
 			}
 		}
 	}
+	// A body of unknown length: every byte at once, final at the end.
+	finalRan := false
+	h0 := &holdLastByte{ReadCloser: io.NopCloser(strings.NewReader("event")), call: &Call{}, tap: newCapture(16), noHold: true,
+		final: func() error { finalRan = true; return nil }}
+	buf := make([]byte, 64)
+	if n, _ := h0.Read(buf); n != 5 || finalRan {
+		t.Fatalf("unknown length: first read gave %d bytes (final ran %v)", n, finalRan)
+	}
+	if _, err := h0.Read(buf); err != io.EOF || !finalRan {
+		t.Fatalf("unknown length: end %v, final ran %v", err, finalRan)
+	}
 	// final failing: everything but the last byte, then its error.
 	h := &holdLastByte{ReadCloser: io.NopCloser(strings.NewReader("abc")), call: &Call{}, tap: newCapture(16),
 		final: func() error { return refuse(503, "ServiceUnavailable", "x", nil) }}

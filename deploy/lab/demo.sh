@@ -41,6 +41,14 @@ tail -c +$((mark + 1)) "$OUT/gatehouse.log" | jq -c 'select(.msg == "request") |
   || tail -c +$((mark + 1)) "$OUT/gatehouse.log"
 
 echo
+echo "== Every call is recorded before it leaves. The denied delete, found by search, and in full:"
+gh() { echo; echo "operator\$ gatehouse $*"; "$GATEHOUSE_BIN" -c "$OUT/gatehouse.yaml" "$@"; }
+gh sessions search 'action=s3:Delete* decision=deny since=1h'
+denied=$("$GATEHOUSE_BIN" -c "$OUT/gatehouse.yaml" sessions search --json 'action=s3:DeleteBucket decision=deny since=1h' | jq -r '.records[-1].id')
+gh sessions show "$denied"
+gh audit verify
+
+echo
 echo "== Capture is fail-closed: with Gatehouse stopped, the agent cannot reach the internet directly."
 "$LAB_ROOT/gw.sh" kill
 agent curl -sS --connect-timeout 3 "https://s3.amazonaws.com/" || echo "(refused, as it should be)"

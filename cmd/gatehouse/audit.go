@@ -95,13 +95,13 @@ func printAudit(w io.Writer, rep auditReport) error {
 	}
 	fmt.Fprintf(tw, "head\t%d\n", rep.Head)
 	if rep.Signed {
-		head := "signature verified"
+		head := "verified"
 		for _, p := range rep.Problems {
 			if p.Kind == recorder.BadHead {
-				head = "SIGNATURE DOES NOT VERIFY"
+				head = "DOES NOT VERIFY"
 			}
 		}
-		fmt.Fprintf(tw, "head signature\t%s\n", head)
+		fmt.Fprintf(tw, "signed head\t%s\n", head)
 		fmt.Fprintf(tw, "checkpoints\t%d verified\n", rep.Checkpoints)
 	} else {
 		fmt.Fprintf(tw, "checkpoints\tnot checked: no checkpoint key (recorder.key_file); run as its owner, or through the gateway\n")

@@ -2,6 +2,7 @@ package intercept
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -347,5 +348,47 @@ func TestResponseEndsOnlyAfterCompletionCommits(t *testing.T) {
 			t.Fatalf("the agent got a complete answer whose outcome was not recorded")
 		}
 		l.waitLog(`"msg":"request"`)
+	}
+}
+
+// Connections that never carry a request through the chain get a record:
+// one spliced (passthrough allow), one refused (not TLS).
+func TestSplicedAndRefusedConnectionsRecorded(t *testing.T) {
+	st, err := recorder.Open(recorder.Options{Dir: t.TempDir(), MemTableSize: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	l := newLabWith(t, []string{"example.org"}, func(c *Config) { c.Passthrough = PassthroughAllow }, nil, nil,
+		func(o *Options) { o.Recorder = st })
+	c := l.dialTransparent(t)
+	tc := tls.Client(c, &tls.Config{ServerName: "example.org", InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	tc.Close()
+	bad := l.dialTransparent(t)
+	bad.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	io.Copy(io.Discard, bad)
+	bad.Close()
+	l.waitLog(`"verdict":"spliced"`)
+	l.waitLog(`"verdict":"refused"`)
+	var spliced, refused *recorder.Record
+	for i := 0; i < 50 && (spliced == nil || refused == nil); i++ {
+		time.Sleep(20 * time.Millisecond)
+		for _, r := range records(t, st, recorder.Query{Limit: -1}) {
+			switch {
+			case r.Kind == "connection" && r.Verdict == "spliced":
+				spliced = r
+			case r.Kind == "connection" && r.Verdict == "refused":
+				refused = r
+			}
+		}
+	}
+	if spliced == nil || spliced.SNI != "example.org" || !spliced.Complete || spliced.Identity.SourceAddr == "" {
+		t.Fatalf("spliced connection: %+v", spliced)
+	}
+	if refused == nil || refused.ErrorCode != "ConnectionRefused" || refused.Response.Headers["X-Gatehouse-Stage"][0] != "client hello" {
+		t.Fatalf("refused connection: %+v", refused)
 	}
 }

@@ -13,21 +13,27 @@
 // connection: the ClientHello peek, intercept / splice / refuse, TLS with
 // the agent from ca's leaves. Per request: admit (Host is the SNI),
 // describe, authenticate (Authn: STS web identity answered here, SigV4
-// verified), the built-in refusal of credential-vending calls, strip and
-// re-sign, forward to the original destination with upstream TLS verified
-// for the SNI, and one log line. One error type (Error) crosses the chain
-// and becomes an AWS-shaped response in writeError.
+// verified), the built-in refusal of credential-vending calls, the policy
+// decision (and a held call's wait for approval), strip and re-sign, the
+// record's intent committed before anything leaves (record.go), forward to
+// the original destination with upstream TLS verified for the SNI, the
+// record's completion committed before the response's last byte, and one
+// log line. Connections refused or spliced get a record too. One error type
+// (Error) crosses the chain and becomes an AWS-shaped response in
+// writeError.
 //
 // # What it never does
 //
 // It never skips upstream verification, never forwards to an address the
 // agent did not dial (transparent) or Gatehouse did not resolve (proxy),
-// never forwards a call it could not authenticate or sign, and never logs a
-// query string, credential, token or signature.
+// never forwards a call it could not authenticate, sign, decide or record,
+// and never logs or records a query string credential, Authorization
+// header, token or signature.
 //
 // # Who imports it
 //
-// cmd/gatehouse, which wires it from config. It imports ca's leaves through
-// the Certificates interface, and its own sub-packages (identity, sigv4,
-// awscreds); policy and recorder join in issues [3/6] and [4/6].
+// cmd/gatehouse, which wires it from config. It reaches ca's leaves through
+// the Certificates interface and the record store through Recorder
+// (*recorder.Store), and imports policy, policy/approval and its own
+// sub-packages (identity, sigv4, awscreds, awsapi).
 package intercept

@@ -20,8 +20,10 @@
 // Records in Badger (the intent committed before a call leaves, its
 // completion appended after, never rewriting the intent), their hash chain
 // and signed checkpoints, and the secondary indexes Search reads (time,
-// identity, action, resource, decision, session, request id, error code).
-// Exports to S3 come later, in recorder/export.
+// identity, action, resource, decision, session, request id, error code),
+// Search over them and ParseQuery for the CLI's queries, and reading the
+// chain back in order (Entries, Head, LastCheckpoint) for recorder/export,
+// which writes HAR, pcapng and S3.
 //
 // # What it never does
 //
@@ -34,6 +36,7 @@
 //
 // # Who imports it
 //
-// intercept's chain (the record and complete stages) and cmd/gatehouse for
-// its own subcommands (verify, search).
+// intercept's chain (the record and complete stages), recorder/export, and
+// cmd/gatehouse for serve and its own subcommands (sessions, audit,
+// export).
 package recorder

@@ -11,8 +11,9 @@
 // Intent is durably committed (fsynced) before it returns; concurrent
 // intents share one commit. Every intent and every completion is an entry in
 // one hash chain in commit order, so an entry changed, deleted or moved
-// shows up in Verify, and checkpoints signed with ed25519 pin the chain's
-// head. A crash between Intent and Complete leaves the record listed by
+// shows up in Verify; the head is signed with ed25519 at every commit and
+// checkpoints pin it along the way, so entries cut from the end show too.
+// A crash between Intent and Complete leaves the record listed by
 // Incomplete when the store is next opened.
 //
 // # What it owns

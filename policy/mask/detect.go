@@ -1,0 +1,656 @@
+package mask
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+)
+
+// Detector names, as they appear in profiles and reports.
+const (
+	DetAccessKeyID = "aws-access-key-id"
+	DetSecretKey   = "aws-secret-access-key"
+	DetPrivateKey  = "private-key"
+	DetJWT         = "jwt"
+	DetEmail       = "email"
+	DetCard        = "card"
+	DetSSN         = "ssn"
+)
+
+// Match is one detector's find in a text.
+type Match struct {
+	Start, End int // byte range [Start, End)
+	Detector   string
+}
+
+// FindAll runs every detector over b and returns their matches in order,
+// without overlaps: where two overlap, the one that starts first wins, and
+// of two that start together the longer one.
+func FindAll(b []byte, ds []Detector) []Match {
+	var ms []Match
+	for _, d := range ds {
+		for _, r := range d.Find(b) {
+			if r[0] < r[1] {
+				ms = append(ms, Match{r[0], r[1], d.Name()})
+			}
+		}
+	}
+	if len(ms) < 2 {
+		return ms
+	}
+	sort.SliceStable(ms, func(i, j int) bool {
+		if ms[i].Start != ms[j].Start {
+			return ms[i].Start < ms[j].Start
+		}
+		return ms[i].End > ms[j].End
+	})
+	out := ms[:1]
+	for _, m := range ms[1:] {
+		if m.Start >= out[len(out)-1].End {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Detector constructors. The built-in ones are stateless values, safe for
+// concurrent use like every Detector here.
+
+// AccessKeyID finds AWS access key ids: AKIA (long-term) and ASIA
+// (temporary) followed by 16 upper-case letters or digits, standing alone
+// (not inside a longer word). The other AWS id prefixes (AIDA, AROA, ...)
+// name principals, not credentials, and are left alone.
+func AccessKeyID() Detector { return accessKeyID{} }
+
+type accessKeyID struct{}
+
+func (accessKeyID) Name() string { return DetAccessKeyID }
+func (accessKeyID) MaxLen() int  { return 20 + 2 } // the key and a boundary byte either side
+
+func (accessKeyID) Find(b []byte) [][2]int {
+	var out [][2]int
+	for i := 0; i+20 <= len(b); {
+		j := bytes.Index(b[i:], []byte("A"))
+		if j < 0 {
+			break
+		}
+		i += j
+		if i+20 <= len(b) && isKeyID(b[i:i+20]) && !isAlnum(at(b, i-1)) && !isAlnum(at(b, i+20)) {
+			out = append(out, [2]int{i, i + 20})
+			i += 20
+			continue
+		}
+		i++
+	}
+	return out
+}
+
+func isKeyID(b []byte) bool {
+	if !bytes.HasPrefix(b, []byte("AKIA")) && !bytes.HasPrefix(b, []byte("ASIA")) {
+		return false
+	}
+	for _, c := range b[4:] {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// SecretAccessKey finds AWS secret access keys: 40 characters of
+// [A-Za-z0-9/+] standing alone. Any SHA-1 in hex, base64 of 30 bytes or
+// random token has that shape, so a candidate is a match only in the
+// company of a credential:
+//
+//   - right after a secret-key field name and its separator
+//     ("SecretAccessKey": "…", <SecretAccessKey>…, aws_secret_access_key = …,
+//     AWS_SECRET_ACCESS_KEY=…, secret_key: …), or
+//   - within 128 bytes of an access key id (AKIA…/ASIA…), as in a CSV of
+//     credentials or "AKIA… / …" in a note.
+//
+// Candidates of hex digits only, or without both lower- and upper-case
+// letters, are never matches: real keys are random base64, which has all
+// of them, and hex digests do not. Field rules catch secret keys this
+// misses (the default profile masks SecretAccessKey in STS, IAM, SSO and
+// Cognito responses by field, whatever its shape).
+func SecretAccessKey() Detector { return secretKey{} }
+
+type secretKey struct{}
+
+const secretKeyWindow = 128
+
+func (secretKey) Name() string { return DetSecretKey }
+func (secretKey) MaxLen() int  { return 40 + 2*secretKeyWindow + 2 }
+
+// secretKeyName matches a secret-key field name and its separator at the
+// end of the text before a candidate.
+var secretKeyName = regexp.MustCompile(`(?i)(secret[_\-. ]?(access[_\-. ]?)?key|secretaccesskey|aws_secret)["']?\s*(:|=|=>|>)\s*["']?$`)
+
+func (secretKey) Find(b []byte) [][2]int {
+	var out [][2]int
+	for i := 0; i+40 <= len(b); {
+		if !isB64(b[i]) || isB64(at(b, i-1)) || at(b, i-1) == '=' {
+			i++
+			continue
+		}
+		j := i
+		for j < len(b) && isB64(b[j]) {
+			j++
+		}
+		if j-i == 40 && at(b, j) != '=' && randomLooking(b[i:j]) && secretContext(b, i, j) {
+			out = append(out, [2]int{i, j})
+		}
+		i = j
+	}
+	return out
+}
+
+func randomLooking(s []byte) bool {
+	var lower, upper, nonHex bool
+	for _, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z':
+			lower = true
+			nonHex = nonHex || c > 'f'
+		case c >= 'A' && c <= 'Z':
+			upper = true
+			nonHex = nonHex || c > 'F'
+		case c == '/' || c == '+':
+			nonHex = true
+		}
+	}
+	return lower && upper && nonHex
+}
+
+func secretContext(b []byte, i, j int) bool {
+	lo := max(0, i-secretKeyWindow)
+	if secretKeyName.Match(b[lo:i]) {
+		return true
+	}
+	hi := min(len(b), j+secretKeyWindow)
+	return len(AccessKeyID().Find(b[lo:i])) > 0 || len(AccessKeyID().Find(b[j:hi])) > 0
+}
+
+// PrivateKey finds PEM private keys, the whole block from
+// "-----BEGIN … PRIVATE KEY-----" to its END line (RSA, EC, DSA, OpenSSH,
+// PKCS#8, encrypted PKCS#8), also when the newlines are JSON escapes. A
+// BEGIN line without an END within MaxLen masks the key body that follows
+// it: a truncated key still leaks.
+func PrivateKey() Detector { return privateKey{} }
+
+type privateKey struct{}
+
+const privateKeyMax = 16 << 10 // an RSA-8192 key is about 6.5 KiB of PEM
+
+func (privateKey) Name() string { return DetPrivateKey }
+func (privateKey) MaxLen() int  { return privateKeyMax }
+
+var (
+	pemBegin = regexp.MustCompile(`-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----`)
+	pemEnd   = regexp.MustCompile(`-----END ([A-Z0-9]+ )*PRIVATE KEY-----`)
+)
+
+func (privateKey) Find(b []byte) [][2]int {
+	var out [][2]int
+	for i := 0; i < len(b); {
+		loc := pemBegin.FindIndex(b[i:])
+		if loc == nil {
+			break
+		}
+		start, bodyAt := i+loc[0], i+loc[1]
+		limit := min(len(b), start+privateKeyMax)
+		end := bodyAt
+		if e := pemEnd.FindIndex(b[bodyAt:limit]); e != nil {
+			end = bodyAt + e[1]
+		} else {
+			for end < limit && isPEMBody(b[end]) {
+				end++
+			}
+		}
+		out = append(out, [2]int{start, end})
+		i = end
+	}
+	return out
+}
+
+func isPEMBody(c byte) bool {
+	return isB64(c) || c == '=' || c == ':' || c == ',' || c == '-' || c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\\'
+}
+
+// JWT finds JSON Web Tokens (and JWEs): dot-separated base64url parts
+// whose first part decodes to a JSON object with an "alg" string. The
+// check on the header keeps dotted identifiers and version strings out.
+func JWT() Detector { return jwt{} }
+
+type jwt struct{}
+
+const jwtMax = 16 << 10
+
+func (jwt) Name() string { return DetJWT }
+func (jwt) MaxLen() int  { return jwtMax }
+
+// A JSON object's base64url starts "ey" ({") or "ew" ({ followed by a
+// newline); the header part is at least {"alg":"x"}, 15 characters.
+var jwtCandidate = regexp.MustCompile(`e[wy][A-Za-z0-9_-]{13,}={0,2}(\.[A-Za-z0-9_-]*={0,2}){2,4}`)
+
+func (jwt) Find(b []byte) [][2]int {
+	var out [][2]int
+	for _, loc := range jwtCandidate.FindAllIndex(b, -1) {
+		s, e := loc[0], loc[1]
+		if isB64URL(at(b, s-1)) || isB64URL(at(b, e)) || at(b, e) == '.' {
+			continue
+		}
+		head := b[s:e]
+		head = bytes.TrimRight(head[:bytes.IndexByte(head, '.')], "=")
+		if jwtHeader(head) {
+			out = append(out, [2]int{s, e})
+		}
+	}
+	return out
+}
+
+func jwtHeader(part []byte) bool {
+	raw := make([]byte, base64.RawURLEncoding.DecodedLen(len(part)))
+	n, err := base64.RawURLEncoding.Decode(raw, part)
+	if err != nil {
+		return false
+	}
+	var h struct {
+		Alg *string `json:"alg"`
+	}
+	return json.Unmarshal(raw[:n], &h) == nil && h.Alg != nil
+}
+
+// Email finds e-mail addresses: a local part of letters, digits and
+// ._%+-, '@', and a domain of at least two labels whose last is two or
+// more letters. user@localhost and "a @ b" are not matches.
+func Email() Detector { return email{} }
+
+type email struct{}
+
+func (email) Name() string { return DetEmail }
+func (email) MaxLen() int  { return 64 + 1 + 253 + 2 }
+
+func isLocal(c byte) bool {
+	return isAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-'
+}
+
+func isDomain(c byte) bool { return isAlnum(c) || c == '.' || c == '-' }
+
+func (email) Find(b []byte) [][2]int {
+	var out [][2]int
+	last := 0
+	for i := 0; i < len(b); {
+		j := bytes.IndexByte(b[i:], '@')
+		if j < 0 {
+			break
+		}
+		at := i + j
+		i = at + 1
+		s := at
+		for s > last && at-s < 64 && isLocal(b[s-1]) {
+			s--
+		}
+		for s < at && b[s] == '.' {
+			s++
+		}
+		if s == at || b[at-1] == '.' {
+			continue
+		}
+		e := at + 1
+		for e < len(b) && e-at <= 253 && isDomain(b[e]) {
+			e++
+		}
+		e = domainEnd(b[at+1 : e])
+		if e < 0 {
+			continue
+		}
+		e += at + 1
+		out = append(out, [2]int{s, e})
+		last, i = e, e
+	}
+	return out
+}
+
+// domainEnd returns the length of the domain at the start of d (trailing
+// dots and hyphens dropped: "mail me at a@b.com."), or -1 when it is not
+// one: fewer than two labels, an empty label, or a top-level label that is
+// not two or more letters.
+func domainEnd(d []byte) int {
+	d = bytes.TrimRight(d, ".-")
+	labels := bytes.Split(d, []byte("."))
+	if len(labels) < 2 {
+		return -1
+	}
+	for _, l := range labels {
+		if len(l) == 0 || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return -1
+		}
+	}
+	tld := labels[len(labels)-1]
+	if len(tld) < 2 {
+		return -1
+	}
+	for _, c := range tld {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return -1
+		}
+	}
+	return len(d)
+}
+
+// Card finds payment card numbers: 13 to 19 digits, optionally in groups
+// separated by single spaces or dashes, that pass the Luhn check and start
+// with a card network's prefix (Visa, Mastercard, American Express,
+// Discover, Diners, JCB, UnionPay, Maestro). The prefix check keeps epoch
+// milliseconds and most ids out, the Luhn check the rest of all but one in
+// ten; a number inside a longer run of digits, or a decimal fraction
+// (0.4111111111111111), is not a card.
+func Card() Detector { return card{} }
+
+type card struct{}
+
+func (card) Name() string { return DetCard }
+func (card) MaxLen() int  { return 19 + 18 + 2 }
+
+func (card) Find(b []byte) [][2]int {
+	var out [][2]int
+	for i := 0; i < len(b); {
+		if !isDigit(b[i]) || isAlnum(at(b, i-1)) || at(b, i-1) == '.' && isDigit(at(b, i-2)) {
+			i++
+			continue
+		}
+		// A run of digit groups, each separated by one space or dash.
+		var groups [][2]int
+		j := i
+		for {
+			s := j
+			for j < len(b) && isDigit(b[j]) {
+				j++
+			}
+			groups = append(groups, [2]int{s, j})
+			if j+1 < len(b) && (b[j] == ' ' || b[j] == '-') && isDigit(b[j+1]) {
+				j++
+				continue
+			}
+			break
+		}
+		end := groups[len(groups)-1][1]
+		if isAlpha(at(b, end)) || at(b, end) == '.' && isDigit(at(b, end+1)) {
+			// "4111111111111111abc" or "...1111.5": a token, not a card
+			// (its leading groups may still be one).
+			groups = groups[:len(groups)-1]
+		}
+		out = append(out, cardsIn(b, groups)...)
+		i = end + 1
+	}
+	return out
+}
+
+// cardsIn finds cards among consecutive groups of a run, leftmost first,
+// longest first: "Order 12 4111 1111 1111 1111" holds one.
+func cardsIn(b []byte, groups [][2]int) [][2]int {
+	var out [][2]int
+	for g := 0; g < len(groups); {
+		found := -1
+		n := 0
+		for h := g; h < len(groups) && n <= 19; h++ {
+			n += groups[h][1] - groups[h][0]
+			if n >= 13 && n <= 19 && validCard(b[groups[g][0]:groups[h][1]]) {
+				found = h
+			}
+		}
+		if found < 0 {
+			g++
+			continue
+		}
+		out = append(out, [2]int{groups[g][0], groups[found][1]})
+		g = found + 1
+	}
+	return out
+}
+
+func validCard(s []byte) bool {
+	d := make([]byte, 0, 19)
+	for _, c := range s {
+		if isDigit(c) {
+			d = append(d, c-'0')
+		}
+	}
+	return cardPrefix(d) && luhn(d)
+}
+
+func luhn(d []byte) bool {
+	sum := 0
+	for i := range d {
+		x := int(d[len(d)-1-i])
+		if i%2 == 1 {
+			x *= 2
+			if x > 9 {
+				x -= 9
+			}
+		}
+		sum += x
+	}
+	return sum%10 == 0
+}
+
+// cardPrefix checks the issuer prefix and length of the digits d.
+func cardPrefix(d []byte) bool {
+	n := len(d)
+	p := func(k int) int { // the first k digits as a number
+		v := 0
+		for _, x := range d[:k] {
+			v = v*10 + int(x)
+		}
+		return v
+	}
+	switch {
+	case d[0] == 4: // Visa
+		return n == 13 || n == 16 || n == 19
+	case p(2) == 34 || p(2) == 37: // American Express
+		return n == 15
+	case p(2) >= 51 && p(2) <= 55, p(4) >= 2221 && p(4) <= 2720: // Mastercard
+		return n == 16
+	case p(2) == 36, p(2) == 38, p(2) == 39, p(3) >= 300 && p(3) <= 305: // Diners
+		return n >= 14 && n <= 19
+	case p(4) >= 3528 && p(4) <= 3589: // JCB
+		return n >= 16 && n <= 19
+	case p(4) == 6011, p(2) == 65, p(3) >= 644 && p(3) <= 649, p(2) == 62: // Discover, UnionPay
+		return n >= 16 && n <= 19
+	case p(2) == 50, p(2) >= 56 && p(2) <= 69: // Maestro
+		return n >= 13 && n <= 19
+	}
+	return false
+}
+
+// SSN finds US social security numbers written NNN-NN-NNNN, except those
+// the SSA never issues: area 000, 666 or 900–999, group 00, serial 0000.
+// Nine digits without dashes are too often something else to mask by
+// shape; name the field instead.
+func SSN() Detector { return ssn{} }
+
+type ssn struct{}
+
+func (ssn) Name() string { return DetSSN }
+func (ssn) MaxLen() int  { return 11 + 2 }
+
+func (ssn) Find(b []byte) [][2]int {
+	var out [][2]int
+	for i := 0; i+11 <= len(b); {
+		j := bytes.IndexByte(b[i+3:], '-')
+		if j < 0 {
+			break
+		}
+		s := i + j // b[s+3] is a dash
+		i = s + 1
+		if s+11 > len(b) || !ssnShape(b[s:s+11]) {
+			continue
+		}
+		if prev := at(b, s-1); isAlnum(prev) || prev == '-' && isDigit(at(b, s-2)) {
+			continue
+		}
+		if next := at(b, s+11); isAlnum(next) || next == '-' && isDigit(at(b, s+12)) {
+			continue
+		}
+		if validSSN(b[s : s+11]) {
+			out = append(out, [2]int{s, s + 11})
+			i = s + 11
+		}
+	}
+	return out
+}
+
+func ssnShape(s []byte) bool {
+	for k, c := range s {
+		if k == 3 || k == 6 {
+			if c != '-' {
+				return false
+			}
+		} else if !isDigit(c) {
+			return false
+		}
+	}
+	return true
+}
+
+func validSSN(s []byte) bool {
+	area := string(s[0:3])
+	return area != "000" && area != "666" && s[0] != '9' && string(s[4:6]) != "00" && string(s[7:11]) != "0000"
+}
+
+// Regexp is a custom detector: every leftmost-first match of expr (Go
+// syntax, RE2), empty matches ignored. maxLen is the longest match a
+// stream masker must find whole (1..64 KiB): it holds back that many
+// bytes across chunk boundaries; in whole values (field rules, JSON and
+// XML strings) longer matches are masked too.
+func Regexp(name, expr string, maxLen int) (Detector, error) {
+	if !validName(name) {
+		return nil, fmt.Errorf("detector %q: name must be letters, digits, '.', '_' or '-'", name)
+	}
+	if maxLen < 1 || maxLen > maxCustomLen {
+		return nil, fmt.Errorf("detector %s: max_len %d out of range: give the longest match, 1 to %d bytes", name, maxLen, maxCustomLen)
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, fmt.Errorf("detector %s: compile pattern: %w", name, err)
+	}
+	if expr == "" {
+		return nil, fmt.Errorf("detector %s: empty pattern: give the regular expression to mask", name)
+	}
+	return &regexpDet{name: name, re: re, maxLen: maxLen}, nil
+}
+
+const maxCustomLen = 64 << 10
+
+type regexpDet struct {
+	name   string
+	re     *regexp.Regexp
+	maxLen int
+}
+
+func (d *regexpDet) Name() string { return d.name }
+func (d *regexpDet) MaxLen() int  { return d.maxLen }
+
+func (d *regexpDet) Find(b []byte) [][2]int {
+	var out [][2]int
+	for _, loc := range d.re.FindAllIndex(b, -1) {
+		if loc[0] < loc[1] {
+			out = append(out, [2]int{loc[0], loc[1]})
+		}
+	}
+	return out
+}
+
+// DenyList finds exact occurrences of the given strings (case-sensitive,
+// anywhere, even inside words: a known secret is masked wherever it
+// appears). Where two overlap, the leftmost and then the longest wins.
+// Entries shorter than 4 bytes are refused: they would mask ordinary text.
+func DenyList(name string, values []string) (Detector, error) {
+	if !validName(name) {
+		return nil, fmt.Errorf("deny list %q: name must be letters, digits, '.', '_' or '-'", name)
+	}
+	if len(values) == 0 {
+		return nil, fmt.Errorf("deny list %s: no values: list the strings to mask", name)
+	}
+	d := &denyList{name: name}
+	for _, v := range values {
+		if len(v) < 4 {
+			return nil, fmt.Errorf("deny list %s: value of %d bytes would mask ordinary text: give 4 bytes or more", name, len(v))
+		}
+		if len(v) > maxCustomLen {
+			return nil, fmt.Errorf("deny list %s: value longer than %d bytes", name, maxCustomLen)
+		}
+		d.values = append(d.values, []byte(v))
+		d.maxLen = max(d.maxLen, len(v))
+	}
+	slices.SortFunc(d.values, func(a, b []byte) int { return len(b) - len(a) })
+	d.values = slices.CompactFunc(d.values, bytes.Equal)
+	return d, nil
+}
+
+type denyList struct {
+	name   string
+	values [][]byte // longest first
+	maxLen int
+}
+
+func (d *denyList) Name() string { return d.name }
+func (d *denyList) MaxLen() int  { return d.maxLen }
+
+func (d *denyList) Find(b []byte) [][2]int {
+	var all [][2]int
+	for _, v := range d.values {
+		for i := 0; i < len(b); {
+			j := bytes.Index(b[i:], v)
+			if j < 0 {
+				break
+			}
+			all = append(all, [2]int{i + j, i + j + len(v)})
+			i += j + 1
+		}
+	}
+	slices.SortFunc(all, func(x, y [2]int) int {
+		if x[0] != y[0] {
+			return x[0] - y[0]
+		}
+		return y[1] - x[1]
+	})
+	var out [][2]int
+	for _, r := range all {
+		if len(out) == 0 || r[0] >= out[len(out)-1][1] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func validName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !isAlnum(c) && c != '.' && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// at is b[i], or 0 outside b: the ends of b count as boundaries.
+func at(b []byte, i int) byte {
+	if i < 0 || i >= len(b) {
+		return 0
+	}
+	return b[i]
+}
+
+func isDigit(c byte) bool  { return c >= '0' && c <= '9' }
+func isAlpha(c byte) bool  { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+func isAlnum(c byte) bool  { return isDigit(c) || isAlpha(c) }
+func isB64(c byte) bool    { return isAlnum(c) || c == '+' || c == '/' }
+func isB64URL(c byte) bool { return isAlnum(c) || c == '-' || c == '_' }

@@ -1,0 +1,267 @@
+package mask
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"sync"
+)
+
+// StreamOptions tune a Stream. The zero value is the default.
+type StreamOptions struct {
+	// BlockSize is how many bytes are read and masked at a time, beyond
+	// the window the detectors need (0: the larger of 64 KiB and four
+	// windows). Smaller blocks hold less and rescan the window more often.
+	BlockSize int
+}
+
+// Stream masks a text body as it is read: what comes out is the body with
+// every detector match replaced, in bounded memory.
+//
+// A match can straddle the end of what has been read so far, so a Stream
+// holds back a window of W = max(MaxLen)-1 bytes, and keeps the W bytes
+// before the text not yet released as context for the detectors (the byte
+// before a card number, the field name before a secret key). A match is
+// decided once the W bytes after its start are known: each block releases
+// the text up to W bytes short of what was read, or to the end of a match
+// that starts before that. Memory is one buffer of 2W + BlockSize bytes,
+// fixed at construction, plus the replacements of the block being read
+// out.
+//
+// The blocks are cut at the same offsets however the source splits the
+// body, so the output depends only on the bytes. For detectors whose
+// decisions depend on no more than MaxLen bytes around a match (the
+// Detector contract) it equals masking the whole body at once (FindAll
+// and Replace). Where a detector's choice runs further (a long run of
+// overlapping deny-list values, a match longer than MaxLen), what falls
+// past the emitted text is still masked, as a match of its own.
+//
+// A Stream is an io.Reader for one goroutine; Counts may be called from
+// any goroutine.
+type Stream struct {
+	src  io.Reader
+	dets []Detector
+	rep  Replacer
+	win  int // W: left context kept, look-ahead held back
+
+	// buf[:ctx] was emitted and is context, buf[ctx:n] is not yet
+	// emitted. len(buf) never changes.
+	buf    []byte
+	ctx, n int
+	eof    bool  // the source returned io.EOF
+	err    error // sticky; returned once out is drained
+	out    [][]byte
+	outBuf [][]byte
+	ms     []Match
+
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+// errStreamDetector reports a detector that returned a range outside the
+// text it was given; masking around it could leak, so the body fails.
+var errStreamDetector = errors.New("detector returned a range outside its text")
+
+// NewStream returns a Stream masking r with dets, each match replaced by
+// rep. Detectors with MaxLen 0 (whole values only) are refused, since no
+// window could hold their matches. With no detectors the body passes
+// through unchanged.
+func NewStream(r io.Reader, dets []Detector, rep Replacer, opts StreamOptions) (*Stream, error) {
+	if rep == nil {
+		return nil, errors.New("mask stream: no replacer")
+	}
+	maxLen := 1
+	for _, d := range dets {
+		if d == nil {
+			return nil, errors.New("mask stream: nil detector")
+		}
+		if d.MaxLen() <= 0 {
+			return nil, fmt.Errorf("mask stream: detector %s works on whole values only (MaxLen %d): use it in a field rule", d.Name(), d.MaxLen())
+		}
+		maxLen = max(maxLen, d.MaxLen())
+	}
+	win := maxLen - 1
+	block := opts.BlockSize
+	if block < 0 {
+		return nil, fmt.Errorf("mask stream: block size %d is negative", block)
+	}
+	if block == 0 {
+		block = max(64<<10, 4*win)
+	}
+	return &Stream{
+		src:    r,
+		dets:   slices.Clone(dets),
+		rep:    rep,
+		win:    win,
+		buf:    make([]byte, 2*win+block),
+		counts: make(map[string]int),
+	}, nil
+}
+
+// Counts returns how many values each detector masked so far, by
+// detector name. It never holds the values.
+func (s *Stream) Counts() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.counts)
+}
+
+// Read implements io.Reader. An error from the source, or from a detector,
+// is returned in place of the text not yet masked: the unmasked bytes
+// held back are never released.
+func (s *Stream) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for len(s.out) == 0 {
+		if s.err != nil {
+			return 0, s.err
+		}
+		s.round()
+	}
+	n := 0
+	for n < len(p) && len(s.out) > 0 {
+		k := copy(p[n:], s.out[0])
+		n += k
+		if s.out[0] = s.out[0][k:]; len(s.out[0]) == 0 {
+			s.out = s.out[1:]
+		}
+	}
+	return n, nil
+}
+
+// round reads the next block and queues its masked text in s.out, or sets
+// s.err.
+func (s *Stream) round() {
+	if s.eof {
+		s.err = io.EOF
+		return
+	}
+	// Keep the last W emitted bytes as context for the next block.
+	keep := min(s.ctx, s.win)
+	copy(s.buf, s.buf[s.ctx-keep:s.n])
+	s.n -= s.ctx - keep
+	s.ctx = keep
+	if err := s.fill(); err != nil {
+		s.err = err
+		return
+	}
+	text := s.buf[:s.n]
+	safe := s.n - s.win
+	if s.eof {
+		safe = s.n
+	}
+	ms, err := s.find(text)
+	if err != nil {
+		s.err = err
+		return
+	}
+	s.out = s.outBuf[:0]
+	var counts map[string]int
+	count := func(det string) {
+		if counts == nil {
+			counts = make(map[string]int)
+		}
+		counts[det]++
+	}
+	pos := s.ctx
+	for _, m := range ms {
+		if m.Start >= safe {
+			break // undecided until more is read
+		}
+		s.emit(text[pos:m.Start], s.rep.Replace(m.Detector, text[m.Start:m.End]))
+		count(m.Detector)
+		pos = m.End
+	}
+	end := max(pos, safe)
+	s.emit(text[pos:end])
+	s.ctx = end
+	s.outBuf = s.out[:0]
+	if len(counts) > 0 {
+		s.mu.Lock()
+		for k, v := range counts {
+			s.counts[k] += v
+		}
+		s.mu.Unlock()
+	}
+	if len(s.out) == 0 && s.eof {
+		s.err = io.EOF
+	}
+}
+
+func (s *Stream) emit(bs ...[]byte) {
+	for _, b := range bs {
+		if len(b) > 0 {
+			s.out = append(s.out, b)
+		}
+	}
+}
+
+// fill reads until the buffer is full or the source ends, so blocks are
+// cut at offsets that do not depend on how the source splits its reads.
+func (s *Stream) fill() error {
+	empty := 0
+	for s.n < len(s.buf) {
+		k, err := s.src.Read(s.buf[s.n:])
+		s.n += k
+		switch {
+		case err == io.EOF:
+			s.eof = true
+			return nil
+		case err != nil:
+			return err
+		case k == 0:
+			if empty++; empty >= 100 {
+				return io.ErrNoProgress
+			}
+		default:
+			empty = 0
+		}
+	}
+	return nil
+}
+
+// find runs the detectors over text and resolves overlaps as FindAll
+// does, leftmost first and then longest. Matches that end in the emitted
+// context were dealt with in an earlier round; one that reaches from the
+// context into new text (a detector whose choice depends on more than its
+// MaxLen) is cut to the new part, so nothing not yet emitted escapes.
+func (s *Stream) find(text []byte) ([]Match, error) {
+	ms := s.ms[:0]
+	for _, d := range s.dets {
+		for _, r := range d.Find(text) {
+			start, end := r[0], r[1]
+			if start < 0 || start > end || end > len(text) {
+				return nil, fmt.Errorf("mask stream: detector %s: [%d, %d) in %d bytes: %w", d.Name(), start, end, len(text), errStreamDetector)
+			}
+			if start == end || end <= s.ctx {
+				continue
+			}
+			ms = append(ms, Match{Start: max(start, s.ctx), End: end, Detector: d.Name()})
+		}
+	}
+	s.ms = ms
+	return resolveMatches(ms), nil
+}
+
+// resolveMatches sorts ms and drops overlaps as FindAll does, in place.
+func resolveMatches(ms []Match) []Match {
+	if len(ms) < 2 {
+		return ms
+	}
+	slices.SortStableFunc(ms, func(a, b Match) int {
+		if a.Start != b.Start {
+			return a.Start - b.Start
+		}
+		return b.End - a.End
+	})
+	out := ms[:1]
+	for _, m := range ms[1:] {
+		if m.Start >= out[len(out)-1].End {
+			out = append(out, m)
+		}
+	}
+	return out
+}

@@ -133,7 +133,7 @@ var secretKeyName = regexp.MustCompile(`(?i)(secret[_\-. ]?(access[_\-. ]?)?key|
 func (secretKey) Find(b []byte) [][2]int {
 	var out [][2]int
 	for i := 0; i+40 <= len(b); {
-		if !isB64(b[i]) || isB64(at(b, i-1)) || at(b, i-1) == '=' {
+		if !isB64(b[i]) || isB64(at(b, i-1)) {
 			i++
 			continue
 		}

@@ -40,6 +40,8 @@ type StreamOptions struct {
 //
 // A Stream is an io.Reader for one goroutine; Counts may be called from
 // any goroutine.
+//
+// Masker.Stream builds one from a profile's detectors and replacers.
 type Stream struct {
 	src  io.Reader
 	dets []Detector
@@ -57,7 +59,7 @@ type Stream struct {
 	ms     []Match
 
 	mu     sync.Mutex
-	counts map[string]int
+	counts Report
 }
 
 // errStreamDetector reports a detector that returned a range outside the
@@ -96,13 +98,18 @@ func NewStream(r io.Reader, dets []Detector, rep Replacer, opts StreamOptions) (
 		rep:    rep,
 		win:    win,
 		buf:    make([]byte, 2*win+block),
-		counts: make(map[string]int),
 	}, nil
 }
 
-// Counts returns how many values each detector masked so far, by
-// detector name. It never holds the values.
-func (s *Stream) Counts() map[string]int {
+// Stream masks a text body with the masker's detectors as it is read (see
+// Stream). Field rules do not apply to text.
+func (m *Masker) Stream(r io.Reader, opts StreamOptions) (*Stream, error) {
+	return NewStream(r, m.Detectors, m.replacer(), opts)
+}
+
+// Report returns how many values each detector masked so far, by
+// detector name; complete once Read has returned io.EOF.
+func (s *Stream) Report() Report {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return maps.Clone(s.counts)
@@ -159,20 +166,14 @@ func (s *Stream) round() {
 		return
 	}
 	s.out = s.outBuf[:0]
-	var counts map[string]int
-	count := func(det string) {
-		if counts == nil {
-			counts = make(map[string]int)
-		}
-		counts[det]++
-	}
+	var counts Report
 	pos := s.ctx
 	for _, m := range ms {
 		if m.Start >= safe {
 			break // undecided until more is read
 		}
 		s.emit(text[pos:m.Start], s.rep.Replace(m.Detector, text[m.Start:m.End]))
-		count(m.Detector)
+		counts.add(m.Detector, 1)
 		pos = m.End
 	}
 	end := max(pos, safe)
@@ -181,9 +182,7 @@ func (s *Stream) round() {
 	s.outBuf = s.out[:0]
 	if len(counts) > 0 {
 		s.mu.Lock()
-		for k, v := range counts {
-			s.counts[k] += v
-		}
+		s.counts.Merge(counts)
 		s.mu.Unlock()
 	}
 	if len(s.out) == 0 && s.eof {

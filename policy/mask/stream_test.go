@@ -467,7 +467,7 @@ func TestStreamMatchLongerThanWindow(t *testing.T) {
 	if bytes.ContainsRune(got, 'x') || !bytes.HasPrefix(got, []byte("a#")) || !bytes.HasSuffix(got, []byte("#b")) {
 		t.Fatalf("got %q", got)
 	}
-	if n := s.Counts()["xs"]; n < 2 {
+	if n := s.Report()["xs"]; n < 2 {
 		t.Fatalf("counted %d pieces", n)
 	}
 }
@@ -480,7 +480,7 @@ func TestStreamCountsAndPassThrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]int{"secret": 2, "name": 1, "card16": 1, "canary": 1}
-	if c := s.Counts(); fmt.Sprint(c) != fmt.Sprint(want) {
+	if c := s.Report(); fmt.Sprint(c) != fmt.Sprint(want) {
 		t.Fatalf("counts %v, want %v (output %q)", c, want, got)
 	}
 	// No detectors: the body passes unchanged, and empty stays empty.

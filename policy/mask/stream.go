@@ -93,11 +93,11 @@ func NewStream(r io.Reader, dets []Detector, rep Replacer, opts StreamOptions) (
 		block = max(64<<10, 4*win)
 	}
 	return &Stream{
-		src:    r,
-		dets:   slices.Clone(dets),
-		rep:    rep,
-		win:    win,
-		buf:    make([]byte, 2*win+block),
+		src:  r,
+		dets: slices.Clone(dets),
+		rep:  rep,
+		win:  win,
+		buf:  make([]byte, 2*win+block),
 	}, nil
 }
 

@@ -39,6 +39,7 @@ fuzz:
 	  intercept/sigv4:FuzzParse intercept/sigv4:FuzzCanonicalRequest intercept/sigv4:FuzzChunkResigner \
 	  intercept/identity:FuzzSessionOpen intercept/identity:FuzzParseForm intercept/identity:FuzzVerify \
 	  intercept/awsapi:FuzzDescribe intercept/awsapi:FuzzDupKeys policy:FuzzLoad policy:FuzzMatch \
+	  policy/mask:FuzzJSON policy/mask:FuzzXML policy/mask:FuzzDetectors \
 	  recorder:FuzzMatch recorder:FuzzParseQuery recorder:FuzzRecordJSON recorder/export:FuzzPCAPNGStream; do \
 	  echo "== $$t"; $(GO) test ./$${t%%:*}/ -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s; done
 

@@ -644,8 +644,15 @@ func (d *yamlDecoder) strList(what string, n ast.Node) []yStr {
 func (d *yamlDecoder) integer(what string, n ast.Node) (int, bool) {
 	n = d.resolve(n)
 	if i, ok := n.(*ast.IntegerNode); ok {
-		if v, ok := i.Value.(int64); ok && v >= 0 && v <= 1<<20 {
-			return int(v), true
+		switch v := i.Value.(type) {
+		case int64:
+			if v >= 0 && v <= 1<<20 {
+				return int(v), true
+			}
+		case uint64:
+			if v <= 1<<20 {
+				return int(v), true
+			}
 		}
 		d.errorf(n, "%s: integer out of range", what)
 		return 0, false
@@ -745,7 +752,10 @@ func (d *yamlDecoder) profile(name yStr, n ast.Node) *Profile {
 				var name, re yStr
 				maxLen := 0
 				l, c := nodePos(d.resolve(e))
+				errs := len(d.errs)
+				has := map[string]bool{}
 				d.mapping(e, w, patternKeys, func(k yStr, v ast.Node) {
+					has[k.s] = true
 					switch k.s {
 					case "name":
 						name, _ = d.str(w+".name", v)
@@ -755,8 +765,11 @@ func (d *yamlDecoder) profile(name yStr, n ast.Node) *Profile {
 						maxLen, _ = d.integer(w+".max_len", v)
 					}
 				})
-				if name.s == "" || re.s == "" || maxLen == 0 {
+				if !has["name"] || !has["regex"] || !has["max_len"] {
 					d.errorAt(l, c, "%s: name, regex and max_len (the longest match, in bytes) are required", w)
+					return
+				}
+				if len(d.errs) > errs {
 					return
 				}
 				det, err := Regexp(name.s, re.s, maxLen)
@@ -771,6 +784,7 @@ func (d *yamlDecoder) profile(name yStr, n ast.Node) *Profile {
 				var name yStr
 				var values []yStr
 				l, c := nodePos(d.resolve(e))
+				errs := len(d.errs)
 				d.mapping(e, w, denyKeys, func(k yStr, v ast.Node) {
 					switch k.s {
 					case "name":
@@ -779,6 +793,9 @@ func (d *yamlDecoder) profile(name yStr, n ast.Node) *Profile {
 						values = d.strList(w+".values", v)
 					}
 				})
+				if len(d.errs) > errs {
+					return
+				}
 				if name.s == "" || len(values) == 0 {
 					d.errorAt(l, c, "%s: name and values are required", w)
 					return

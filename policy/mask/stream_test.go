@@ -135,16 +135,10 @@ func stDetectors(t testing.TB) []Detector {
 	}
 }
 
-// stWhole masks text all at once: the reference a stream must equal.
+// stWhole masks text all at once (Masker.Text): what a stream must equal.
 func stWhole(text []byte, dets []Detector, rep Replacer) []byte {
-	var out []byte
-	pos := 0
-	for _, m := range FindAll(text, dets) {
-		out = append(out, text[pos:m.Start]...)
-		out = append(out, rep.Replace(m.Detector, text[m.Start:m.End])...)
-		pos = m.End
-	}
-	return append(out, text[pos:]...)
+	out, _ := (&Masker{Detectors: dets, Replacer: rep}).Text(text)
+	return out
 }
 
 // stChunks returns the sizes in turn (cycling), whatever the caller asks.

@@ -41,7 +41,7 @@ func (m *Masker) JSON(doc []byte) ([]byte, Report, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("mask JSON: %w: %w", ErrMalformed, err)
 	}
-	j := jsonMasker{m: m, b: doc, marked: map[*jnode]*FieldRule{}}
+	j := jsonMasker{m: m, b: doc}
 	for i := range m.Fields {
 		r := &m.Fields[i]
 		for _, path := range r.Paths {
@@ -61,12 +61,24 @@ type jnode struct {
 	start, end int
 	esc        bool     // a string with escapes
 	keys, vals []*jnode // members of an object (keys are strings), elements of an array
+	mark       *FieldRule
+	avKnown    bool   // avType is set
+	avType     string // DynamoDB AttributeValue type, "" when not one
 }
 
 type jsonParser struct {
 	b     []byte
 	i     int
 	depth int
+	slab  []jnode // nodes are allocated in chunks: a Scan response has tens of thousands
+}
+
+func (p *jsonParser) node(kind byte) *jnode {
+	if len(p.slab) == cap(p.slab) {
+		p.slab = make([]jnode, 0, 256)
+	}
+	p.slab = append(p.slab, jnode{kind: kind, start: p.i})
+	return &p.slab[len(p.slab)-1]
 }
 
 func (p *jsonParser) document() (*jnode, error) {
@@ -125,7 +137,7 @@ func (p *jsonParser) container(open byte) (*jnode, error) {
 		return nil, p.errf("nested more than %d levels", maxDepth)
 	}
 	defer func() { p.depth-- }()
-	n := &jnode{kind: open, start: p.i}
+	n := p.node(open)
 	p.i++
 	closer := byte('}')
 	if open == '[' {
@@ -177,7 +189,7 @@ func (p *jsonParser) container(open byte) (*jnode, error) {
 }
 
 func (p *jsonParser) str() (*jnode, error) {
-	n := &jnode{kind: '"', start: p.i}
+	n := p.node('"')
 	p.i++
 	for p.i < len(p.b) {
 		c := p.b[p.i]
@@ -221,7 +233,7 @@ func isHex4(b []byte) bool {
 }
 
 func (p *jsonParser) number() (*jnode, error) {
-	n := &jnode{kind: '0', start: p.i}
+	n := p.node('0')
 	b := p.b
 	if p.i < len(b) && b[p.i] == '-' {
 		p.i++
@@ -262,7 +274,8 @@ func (p *jsonParser) literal(lit string) (*jnode, error) {
 	if !bytes.HasPrefix(p.b[p.i:], []byte(lit)) {
 		return nil, p.errf("bad literal")
 	}
-	n := &jnode{kind: lit[0], start: p.i, end: p.i + len(lit)}
+	n := p.node(lit[0])
+	n.end = p.i + len(lit)
 	p.i += len(lit)
 	return n, nil
 }
@@ -385,21 +398,28 @@ func splice(b []byte, edits []edit) []byte {
 type jsonMasker struct {
 	m      *Masker
 	b      []byte
-	marked map[*jnode]*FieldRule
 	edits  []edit
 	report Report
 }
 
-// member returns the values of an object's members named key (all of
-// them: a duplicate key must not hide a value from masking).
-func (j *jsonMasker) member(n *jnode, key string) []*jnode {
-	var out []*jnode
-	for i, k := range n.keys {
-		if string(k.text(j.b)) == key {
-			out = append(out, n.vals[i])
+// keyIs reports whether the i'th member of the object n is named key.
+// Callers look at every member so named: a duplicate key must not hide a
+// value from masking.
+func (j *jsonMasker) keyIs(n *jnode, i int, key string) bool {
+	k := n.keys[i]
+	if !k.esc && k.end-k.start-2 != len(key) {
+		return false
+	}
+	return string(k.text(j.b)) == key
+}
+
+func (j *jsonMasker) hasMember(n *jnode, key string) bool {
+	for i := range n.keys {
+		if j.keyIs(n, i, key) {
+			return true
 		}
 	}
-	return out
+	return false
 }
 
 // avTypes are DynamoDB AttributeValue type keys and the JSON kind of their
@@ -412,21 +432,27 @@ func (j *jsonMasker) av(n *jnode) (string, *jnode) {
 	if n.kind != '{' || len(n.keys) != 1 {
 		return "", nil
 	}
-	t := string(n.keys[0].text(j.b))
-	want, ok := avTypes[t]
-	v := n.vals[0]
-	if !ok || want != 0 && v.kind != want || want == 0 && v.kind != 't' && v.kind != 'f' {
+	if !n.avKnown {
+		n.avKnown = true
+		t := string(n.keys[0].text(j.b))
+		want, ok := avTypes[t]
+		v := n.vals[0]
+		if ok && (want != 0 && v.kind == want || want == 0 && (v.kind == 't' || v.kind == 'f')) {
+			n.avType = t
+		}
+	}
+	if n.avType == "" {
 		return "", nil
 	}
-	return t, v
+	return n.avType, n.vals[0]
 }
 
 // match marks the nodes a path reaches from n; parent is the object n is
 // a member of, for the rule's When.
 func (j *jsonMasker) match(n, parent *jnode, steps []step, r *FieldRule) {
 	if len(steps) == 0 {
-		if _, done := j.marked[n]; !done && j.when(parent, r) {
-			j.marked[n] = r
+		if n.mark == nil && j.when(parent, r) {
+			n.mark = r
 		}
 		return
 	}
@@ -447,14 +473,16 @@ func (j *jsonMasker) match(n, parent *jnode, steps []step, r *FieldRule) {
 	}
 	switch n.kind {
 	case '{':
-		if t, v := j.av(n); t == "M" && (st.kind != stepKey || len(j.member(n, st.key)) == 0) || t == "L" {
+		if t, v := j.av(n); t == "M" && (st.kind != stepKey || !j.hasMember(n, st.key)) || t == "L" {
 			j.match(v, parent, steps, r) // see through {"M":…} and {"L":…}
 			return
 		}
 		switch st.kind {
 		case stepKey:
-			for _, v := range j.member(n, st.key) {
-				j.match(v, n, steps[1:], r)
+			for i, v := range n.vals {
+				if j.keyIs(n, i, st.key) {
+					j.match(v, n, steps[1:], r)
+				}
 			}
 		case stepAnyKey:
 			for _, v := range n.vals {
@@ -484,7 +512,10 @@ func (j *jsonMasker) when(parent *jnode, r *FieldRule) bool {
 	}
 	for k, want := range r.When {
 		ok := false
-		for _, v := range j.member(parent, k) {
+		for i, v := range parent.vals {
+			if !j.keyIs(parent, i, k) {
+				continue
+			}
 			if t, inner := j.av(v); t == "S" {
 				v = inner
 			}
@@ -502,8 +533,8 @@ func (j *jsonMasker) when(parent *jnode, r *FieldRule) bool {
 // walk masks marked nodes and scans the other strings, in document order
 // so that the edits come out sorted.
 func (j *jsonMasker) walk(n *jnode) {
-	if r, ok := j.marked[n]; ok {
-		j.maskValue(n, r)
+	if n.mark != nil {
+		j.maskValue(n, n.mark)
 		return
 	}
 	switch n.kind {

@@ -128,7 +128,9 @@ func (secretKey) MaxLen() int  { return 40 + 2*secretKeyWindow + 2 }
 
 // secretKeyName matches a secret-key field name and its separator at the
 // end of the text before a candidate.
-var secretKeyName = regexp.MustCompile(`(?i)(secret[_\-. ]?(access[_\-. ]?)?key|secretaccesskey|aws_secret)["']?\s*(:|=|=>|>)\s*["']?$`)
+// The quotes may be escaped: JSON held in a JSON string, as S3 objects
+// and SecretStrings often are.
+var secretKeyName = regexp.MustCompile(`(?i)(secret[_\-. ]?(access[_\-. ]?)?key|secretaccesskey|aws_secret)\\?["']?\s*(:|=|=>|>)\s*\\?["']?$`)
 
 func (secretKey) Find(b []byte) [][2]int {
 	var out [][2]int

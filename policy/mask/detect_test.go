@@ -62,6 +62,8 @@ func TestSecretAccessKey(t *testing.T) {
 		{"XML element", `<SecretAccessKey>` + secret + `</SecretAccessKey>`, []string{secret}},
 		{"credentials file", "aws_secret_access_key = " + secret + "\n", []string{secret}},
 		{"environment", "AWS_SECRET_ACCESS_KEY=" + secret, []string{secret}},
+		{"escaped JSON in JSON", `"{\"secretAccessKey\":\"` + secret + `\"}"`, []string{secret}},
+		{"YAML", "secret_key: '" + secret + "'", []string{secret}},
 		{"next to a key id", keyID + "," + secret, []string{secret}},
 		{"key id after it", secret + " " + keyID, []string{secret}},
 		{"alone: could be any token", "token " + secret + " end", nil},

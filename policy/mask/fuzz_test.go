@@ -118,6 +118,7 @@ func FuzzJSON(f *testing.F) {
 func textsIn(t *testing.T, doc []byte) []string {
 	dec := xml.NewDecoder(bytes.NewReader(doc))
 	var out []string
+	adjacent := false
 	for {
 		tok, err := dec.Token()
 		if errors.Is(err, io.EOF) {
@@ -126,8 +127,16 @@ func textsIn(t *testing.T, doc []byte) []string {
 		if err != nil {
 			t.Fatalf("output does not decode: %v\n%s", err, doc)
 		}
+		// Adjacent text and CDATA read as one text.
 		if cd, ok := tok.(xml.CharData); ok {
-			out = append(out, string(cd))
+			if adjacent && len(out) > 0 {
+				out[len(out)-1] += string(cd)
+			} else {
+				out = append(out, string(cd))
+			}
+			adjacent = true
+		} else {
+			adjacent = false
 		}
 	}
 }

@@ -60,6 +60,18 @@ func (x *xmlMasker) run(doc []byte) error {
 	dec.Strict = true
 	var stack []*xframe
 	var roots int
+	// Adjacent text and CDATA are one text to the detectors, as they are
+	// to whoever reads the document: "CANA<![CDATA[RY]]>" is CANARY.
+	var run struct {
+		start, end int
+		text       []byte
+	}
+	flush := func() {
+		if run.end > run.start {
+			x.detect(run.start, run.end, run.text)
+		}
+		run.start, run.end, run.text = 0, 0, run.text[:0]
+	}
 	for {
 		start := int(dec.InputOffset())
 		tok, err := dec.Token()
@@ -70,6 +82,9 @@ func (x *xmlMasker) run(doc []byte) error {
 			return err
 		}
 		end := int(dec.InputOffset())
+		if _, text := tok.(xml.CharData); !text {
+			flush()
+		}
 		switch t := tok.(type) {
 		case xml.StartElement:
 			if len(stack) == maxDepth {
@@ -92,6 +107,10 @@ func (x *xmlMasker) run(doc []byte) error {
 				}
 			} else {
 				parent := stack[len(stack)-1]
+				if parent.masked != nil && !parent.hasChild && len(bytes.TrimSpace(parent.text)) > 0 {
+					// Mixed content: the text before the first child.
+					x.edits = append(x.edits, edit{parent.contentStart, start, x.replaceField(parent.masked, parent.text)})
+				}
 				parent.hasChild = true
 				if parent.masked != nil {
 					f.masked = parent.masked
@@ -124,10 +143,16 @@ func (x *xmlMasker) run(doc []byte) error {
 					x.edits = append(x.edits, edit{start, end, x.replaceField(f.masked, t)})
 				}
 			default:
-				x.detect(start, end, t)
+				if run.end != start {
+					flush()
+					run.start = start
+				}
+				run.end = end
+				run.text = append(run.text, t...)
 			}
 		}
 	}
+	flush()
 	if roots == 0 {
 		return errors.New("no root element")
 	}

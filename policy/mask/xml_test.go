@@ -100,6 +100,22 @@ func TestXMLWholeTextOneValue(t *testing.T) {
 	}
 }
 
+func TestXMLMixedContentUnderMaskedElement(t *testing.T) {
+	m := &Masker{Fields: []FieldRule{rule("r", "Secret")}}
+	got, rep := maskXML(t, m, `<R><Secret>abc<x>def</x>ghi</Secret></R>`)
+	if got != `<R><Secret>****<x>****</x>****</Secret></R>` || rep["r"] != 3 {
+		t.Errorf("got %s %v", got, rep)
+	}
+}
+
+func TestXMLTextSplitByCDATAIsOneText(t *testing.T) {
+	m := &Masker{Detectors: []Detector{Email()}}
+	got, _ := maskXML(t, m, `<R><N>bob@exa<![CDATA[mple.com]]> ok</N></R>`)
+	if got != `<R><N>**** ok</N></R>` {
+		t.Errorf("got %s", got)
+	}
+}
+
 func TestXMLDetectors(t *testing.T) {
 	m := &Masker{Detectors: []Detector{Email(), PrivateKey()}}
 	in := `<R a="attr@example.com"><Note>mail bob@example.com &amp; more</Note><K>-----BEGIN PRIVATE KEY-----&#xA;MIIB&#xA;-----END PRIVATE KEY-----</K></R>`

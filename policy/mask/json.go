@@ -24,7 +24,8 @@ const maxDepth = 512
 // parse them, booleans and nulls kept, objects and arrays leaf by leaf
 // with their keys kept), then every other string value is scanned by the
 // detectors. Keys are never changed. Everything that is not masked is
-// copied byte for byte, whitespace and number spellings included.
+// copied byte for byte, whitespace and number spellings included; when
+// nothing is masked the result is doc itself.
 //
 // DynamoDB's typed AttributeValues are seen through: the path Item.ssn
 // masks {"Item":{"ssn":{"S":"…"}}}, Item.address.zip goes through

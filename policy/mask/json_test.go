@@ -206,3 +206,23 @@ func TestJSONSurrogatesDecode(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+func TestTextAndReport(t *testing.T) {
+	m := &Masker{Detectors: []Detector{Email(), SSN()}}
+	out, rep := m.Text([]byte("a@b.io 123-45-6789 c@d.io"))
+	if string(out) != "**** **** ****" {
+		t.Errorf("Text = %q", out)
+	}
+	var all Report
+	all.Merge(rep)
+	all.Merge(Report{"x": 1})
+	if all.Total() != 4 || strings.Join(all.Names(), ",") != "email,ssn,x" {
+		t.Errorf("merged %v", all)
+	}
+	if out, rep := m.Text([]byte("nothing")); string(out) != "nothing" || rep != nil {
+		t.Errorf("Text changed plain text: %q %v", out, rep)
+	}
+	if !(&Masker{}).Empty() || m.Empty() || m.HasFields() {
+		t.Error("Empty/HasFields")
+	}
+}

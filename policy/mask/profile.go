@@ -410,8 +410,9 @@ func Parse(file string, data []byte, opts Options) (*Set, error) {
 }
 
 // ParseNode reads the value of a policy file's masks key, already parsed
-// by the policy loader, so that errors keep their lines. Anchors must be
-// defined inside the section.
+// by the policy loader, so that errors keep their lines; the caller makes
+// the Set with NewSet(profiles...). Anchors must be defined inside the
+// section.
 func ParseNode(file string, n ast.Node, opts Options) ([]*Profile, Errors) {
 	d := &yamlDecoder{file: file, anchors: map[string]ast.Node{}, opts: opts}
 	ps := d.profiles(n)

@@ -22,7 +22,8 @@ import (
 // puts no values there.
 //
 // Only the masked text changes; markup, namespaces, comments and
-// whitespace are copied byte for byte. A document that is not
+// whitespace are copied byte for byte (doc itself is returned when
+// nothing is masked). A document that is not
 // well-formed, declares an encoding other than UTF-8, has no element or
 // nests deeper than 512 levels is an error wrapping ErrMalformed.
 func (m *Masker) XML(doc []byte) ([]byte, Report, error) {

@@ -289,12 +289,17 @@ func (c *CSV) scan() (end int, ok bool, err error) {
 	if !c.eof || c.pos == c.rs {
 		return 0, false, nil
 	}
-	// The last record, without a line ending.
+	// The last record, without a line ending; a CR at the very end is
+	// taken for one, as it is before LF.
 	switch c.st {
 	case csvFieldStart:
 		c.field(c.pos, false)
 	case csvUnquoted:
-		c.field(c.pos, false)
+		e := c.pos
+		if e > c.fs && b[e-1] == '\r' {
+			e--
+		}
+		c.field(e, false)
 	case csvQuote:
 		c.field(c.pos, true)
 	case csvQuoteCR:

@@ -21,7 +21,7 @@ type StreamOptions struct {
 // every detector match replaced, in bounded memory.
 //
 // A match can straddle the end of what has been read so far, so a Stream
-// holds back a window of W = max(MaxLen)-1 bytes, and keeps the W bytes
+// holds back a window of W = max(MaxLen) bytes, and keeps the W bytes
 // before the text not yet released as context for the detectors (the byte
 // before a card number, the field name before a secret key). A match is
 // decided once the W bytes after its start are known: each block releases
@@ -46,13 +46,18 @@ type Stream struct {
 	src  io.Reader
 	dets []Detector
 	rep  Replacer
-	win  int // W: left context kept, look-ahead held back
+	win  int // W = max(MaxLen): left context kept, look-ahead held back
 
 	// buf[:ctx] was emitted and is context, buf[ctx:n] is not yet
 	// emitted. len(buf) never changes.
 	buf    []byte
 	ctx, n int
 	eof    bool  // the source returned io.EOF
+	// lastEnd is where the last match replaced ends in buf; open says
+	// it ended at the end of what was read, so it may go on (a match
+	// longer than its detector's MaxLen).
+	lastEnd int
+	open    bool
 	err    error // sticky; returned once out is drained
 	out    [][]byte
 	outBuf [][]byte
@@ -84,7 +89,7 @@ func NewStream(r io.Reader, dets []Detector, rep Replacer, opts StreamOptions) (
 		}
 		maxLen = max(maxLen, d.MaxLen())
 	}
-	win := maxLen - 1
+	win := maxLen
 	block := opts.BlockSize
 	if block < 0 {
 		return nil, fmt.Errorf("mask stream: block size %d is negative", block)
@@ -148,9 +153,11 @@ func (s *Stream) round() {
 	}
 	// Keep the last W emitted bytes as context for the next block.
 	keep := min(s.ctx, s.win)
-	copy(s.buf, s.buf[s.ctx-keep:s.n])
-	s.n -= s.ctx - keep
+	drop := s.ctx - keep
+	copy(s.buf, s.buf[drop:s.n])
+	s.n -= drop
 	s.ctx = keep
+	s.lastEnd -= drop
 	if err := s.fill(); err != nil {
 		s.err = err
 		return
@@ -168,6 +175,7 @@ func (s *Stream) round() {
 	s.out = s.outBuf[:0]
 	var counts Report
 	pos := s.ctx
+	s.open = false
 	for _, m := range ms {
 		if m.Start >= safe {
 			break // undecided until more is read
@@ -175,6 +183,7 @@ func (s *Stream) round() {
 		s.emit(text[pos:m.Start], s.rep.Replace(m.Detector, text[m.Start:m.End]))
 		counts.add(m.Detector, 1)
 		pos = m.End
+		s.lastEnd, s.open = m.End, m.End == s.n && !s.eof
 	}
 	end := max(pos, safe)
 	s.emit(text[pos:end])
@@ -224,9 +233,12 @@ func (s *Stream) fill() error {
 
 // find runs the detectors over text and resolves overlaps as FindAll
 // does, leftmost first and then longest. Matches that end in the emitted
-// context were dealt with in an earlier round; one that reaches from the
-// context into new text (a detector whose choice depends on more than its
-// MaxLen) is cut to the new part, so nothing not yet emitted escapes.
+// context were dealt with in an earlier round. One that reaches from the
+// context into new text is dropped if it overlaps the last match
+// replaced, as FindAll would drop it; otherwise (the rest of a match
+// longer than MaxLen, a detector whose choice depends on more than
+// MaxLen bytes) it is cut to the new part, so nothing not yet emitted
+// escapes.
 func (s *Stream) find(text []byte) ([]Match, error) {
 	ms := s.ms[:0]
 	for _, d := range s.dets {
@@ -236,6 +248,9 @@ func (s *Stream) find(text []byte) ([]Match, error) {
 				return nil, fmt.Errorf("mask stream: detector %s: [%d, %d) in %d bytes: %w", d.Name(), start, end, len(text), errStreamDetector)
 			}
 			if start == end || end <= s.ctx {
+				continue
+			}
+			if start < s.ctx && start < s.lastEnd && !s.open {
 				continue
 			}
 			ms = append(ms, Match{Start: max(start, s.ctx), End: end, Detector: d.Name()})

@@ -314,8 +314,8 @@ func (w *stWatch) Read(p []byte) (int, error) {
 }
 
 func TestStreamHoldsWindowAndBlock(t *testing.T) {
-	dets := stDetectors(t) // window: stBlock's 40 - 1
-	const win, block = 39, 100
+	dets := stDetectors(t) // window: stBlock's 40
+	const win, block = 40, 100
 	unit := []byte("some text with a card 4111111111111111 in it, and <<a block>>; ")
 	src := &stWatch{r: io.LimitReader(stRepeat(unit), 1<<20)}
 	s, err := NewStream(src, dets, stSame{}, StreamOptions{BlockSize: block})
@@ -482,6 +482,101 @@ func TestStreamCountsAndPassThrough(t *testing.T) {
 		got, _, err := stMask(t, strings.NewReader(text), nil, Fixed(""), StreamOptions{})
 		if err != nil || string(got) != text {
 			t.Fatalf("pass-through of %q: %q, %v", text, got, err)
+		}
+	}
+}
+
+// stSizes turns fuzz bytes into read sizes, with an empty read here and
+// there (never two in a row: many in a row are io.ErrNoProgress).
+func stSizes(b []byte) []int {
+	sizes := []int{1}
+	for _, c := range b {
+		n := int(c % 80)
+		if n == 0 && sizes[len(sizes)-1] == 0 {
+			n = 1
+		}
+		sizes = append(sizes, n)
+	}
+	return sizes
+}
+
+// FuzzStream: however the body is split and blocked, the stream equals
+// masking the whole text, and a canary planted anywhere never survives.
+func FuzzStream(f *testing.F) {
+	f.Add([]byte(stText), uint16(3), uint16(17), []byte{1, 5, 0, 9})
+	f.Add([]byte("4111111111111111"), uint16(0), uint16(0), []byte{1})
+	f.Add([]byte("<<hunter 41111111111111111>>alice<<"), uint16(40), uint16(1), []byte{0, 2})
+	f.Add([]byte("CANARY-8d1f"), uint16(11), uint16(9), []byte{3})
+	dets := stDetectors(f)
+	f.Fuzz(func(t *testing.T, data []byte, at, block uint16, chunks []byte) {
+		pos := int(at) % (len(data) + 1)
+		text := append(append(append([]byte(nil), data[:pos]...), stCanary...), data[pos:]...)
+		want := stWhole(text, dets, stTag{})
+		got, _, err := stMask(t, &stChunks{data: text, sizes: stSizes(chunks)}, dets, stTag{}, StreamOptions{BlockSize: 1 + int(block)%300})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("text %q, block %d:\n got %q\nwant %q", text, 1+int(block)%300, got, want)
+		}
+		if bytes.Contains(got, []byte(stCanary)) {
+			t.Fatalf("canary survived: %q", got)
+		}
+	})
+}
+
+// FuzzStreamDetectors runs the package's detectors: the output depends
+// only on the bytes, never on how reads split them, and planted values
+// standing apart from their neighbours never survive.
+func FuzzStreamDetectors(f *testing.F) {
+	f.Add([]byte("pay 4111 1111 1111 1111 or mail a@b.co"), uint16(4), uint16(7), []byte{1, 3})
+	f.Add([]byte("AKIAIOSFODNN7EXAMPLE,wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY 078-05-1120"), uint16(30), uint16(0), []byte{0, 9})
+	f.Add([]byte("-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----"), uint16(0), uint16(20), []byte{2})
+	dets := []Detector{AccessKeyID(), SecretAccessKey(), PrivateKey(), JWT(), Email(), Card(), SSN()}
+	canaries := []string{"4111 1111 1111 1111", "078-05-1120", "AKIAIOSFODNN7CANARY0", "canary.8d1f2@example.com"}
+	f.Fuzz(func(t *testing.T, data []byte, at, block uint16, chunks []byte) {
+		pos := int(at) % (len(data) + 1)
+		c := canaries[int(at)%len(canaries)]
+		text := append(append(append([]byte(nil), data[:pos]...), " | "+c+" | "...), data[pos:]...)
+		opts := StreamOptions{BlockSize: 1 + int(block)%5000}
+		got, _, err := stMask(t, &stChunks{data: text, sizes: stSizes(chunks)}, dets, Fixed(""), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, _, err := stMask(t, bytes.NewReader(text), dets, Fixed(""), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, again) {
+			t.Fatalf("the output depends on how reads split the body:\n%q\n%q", got, again)
+		}
+		if bytes.Contains(got, []byte(c)) {
+			t.Fatalf("%q survived in %q", c, got)
+		}
+	})
+}
+
+// The package's detectors on random texts built from their favourite
+// pieces: the stream equals the whole text.
+func TestStreamBuiltinRandomText(t *testing.T) {
+	dets := []Detector{AccessKeyID(), SecretAccessKey(), PrivateKey(), JWT(), Email(), Card(), SSN()}
+	pieces := []string{"4111", "1111", " ", "-", "0", "5", ".", "a@b.co", "x", "@", "078-05-1120",
+		"AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "secret_key=", "\n",
+		"eyJhbGciOiJub25lIn0.e30.", "-----BEGIN PRIVATE KEY-----", "-----END PRIVATE KEY-----"}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 1000 {
+		var b []byte
+		for range rng.IntN(300) {
+			b = append(b, pieces[rng.IntN(len(pieces))]...)
+		}
+		want := stWhole(b, dets, stTag{})
+		block := 1 + rng.IntN(200)
+		got, _, err := stMask(t, bytes.NewReader(b), dets, stTag{}, StreamOptions{BlockSize: block})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("text %q, block %d:\n got %s\nwant %s", b, block, got, want)
 		}
 	}
 }

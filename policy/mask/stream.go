@@ -52,16 +52,16 @@ type Stream struct {
 	// emitted. len(buf) never changes.
 	buf    []byte
 	ctx, n int
-	eof    bool  // the source returned io.EOF
+	eof    bool // the source returned io.EOF
 	// lastEnd is where the last match replaced ends in buf; open says
 	// it ended at the end of what was read, so it may go on (a match
 	// longer than its detector's MaxLen).
 	lastEnd int
 	open    bool
-	err    error // sticky; returned once out is drained
-	out    [][]byte
-	outBuf [][]byte
-	ms     []Match
+	err     error // sticky; returned once out is drained
+	out     [][]byte
+	outBuf  [][]byte
+	ms      []Match
 
 	mu     sync.Mutex
 	counts Report

@@ -33,14 +33,15 @@ type StreamOptions struct {
 // out.
 //
 // The blocks are cut at the same offsets however the source splits the
-// body, so the output depends only on the bytes. For detectors whose
+// body, so the output depends only on the bytes (and Read waits for a
+// full block or the end of the body before it releases anything). For detectors whose
 // decisions depend on no more than MaxLen bytes around a match (the
 // Detector contract) it equals masking the whole body at once (FindAll
 // and Replace). Where a detector's choice runs further (a long run of
 // overlapping deny-list values, a match longer than MaxLen), what falls
 // past the emitted text is still masked, as a match of its own.
 //
-// A Stream is an io.Reader for one goroutine; Counts may be called from
+// A Stream is an io.Reader for one goroutine; Report may be called from
 // any goroutine.
 //
 // Masker.Stream builds one from a profile's detectors and replacers.

@@ -564,7 +564,9 @@ func FuzzStreamDetectors(f *testing.F) {
 		if want := stWhole(text, dets, Fixed("")); !bytes.Equal(got, want) {
 			t.Fatalf("text %q, block %d:\n got %q\nwant %q", text, opts.BlockSize, got, want)
 		}
-		if bytes.Contains(got, []byte(c)) {
+		// The planted copy stands apart; the fuzzer's own bytes may hold the
+		// same digits inside a longer run, which is rightly not a match.
+		if bytes.Contains(got, []byte(" | "+c+" | ")) {
 			t.Fatalf("%q survived in %q", c, got)
 		}
 	})

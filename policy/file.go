@@ -11,45 +11,18 @@ import (
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
+
+	"github.com/gatehouse/gatehouse/policy/mask"
 )
 
-// Error is one problem in a policy file, where it is.
-type Error struct {
-	File string
-	Line int // 1-based; 0 when the problem concerns the whole file
-	Col  int // 1-based
-	Msg  string
-}
-
-func (e *Error) Error() string {
-	if e.Line == 0 {
-		return e.File + ": " + e.Msg
-	}
-	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
-}
-
-// Errors is every problem found in a policy file, in file order. Parse
-// and Load return it; errors.As finds each *Error.
-type Errors []*Error
-
-func (es Errors) Error() string {
-	var b strings.Builder
-	for i, e := range es {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(e.Error())
-	}
-	return b.String()
-}
-
-func (es Errors) Unwrap() []error {
-	out := make([]error, len(es))
-	for i, e := range es {
-		out[i] = e
-	}
-	return out
-}
+// Error is one problem in a policy file, where it is, and Errors every one
+// found, in file order (Parse and Load return it; errors.As finds each
+// *Error). They are mask's, so the problems of the masks section and of
+// the rules come back as one list.
+type (
+	Error  = mask.Error
+	Errors = mask.Errors
+)
 
 const (
 	maxFileSize = 4 << 20 // a 500-rule policy is about 100 KiB

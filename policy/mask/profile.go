@@ -290,7 +290,8 @@ func withDefaults(p *Profile) *Profile {
 	return out
 }
 
-// Error is one problem in a masks section, where it is.
+// Error is one problem in a YAML file (a masks section, or the policy file
+// around it: package policy uses this type), where it is.
 type Error struct {
 	File string
 	Line int // 1-based; 0 when the problem concerns the whole section

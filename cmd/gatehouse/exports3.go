@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/x509"
@@ -288,7 +289,7 @@ func (a *adminFlags) chain(g *globalFlags) (export.Chain, func(), error) {
 	case *storeRecords:
 		return s.store, func() { s.Close() }, nil
 	case apiRecords:
-		return &apiChain{c: s.c, where: s.where}, func() {}, nil
+		return &apiChain{apiRecords: s}, func() {}, nil
 	}
 	return nil, nil, fmt.Errorf("no record chain in %T", src)
 }
@@ -366,16 +367,15 @@ func writeChainJSON(w http.ResponseWriter, v any) {
 
 // apiChain reads a running gateway's chain through its admin API.
 type apiChain struct {
-	c     *approval.Client
-	where string
-	pub   ed25519.PublicKey
+	apiRecords
+	pub ed25519.PublicKey
 }
 
 const chainPage = 2048
 
 func (a *apiChain) Head() (recorder.Checkpoint, error) {
 	var h chainHead
-	if err := (apiRecords{c: a.c, where: a.where}).get(context.Background(), "/v1/chain/head", &h); err != nil {
+	if err := a.get(context.Background(), "/v1/chain/head", &h); err != nil {
 		return recorder.Checkpoint{}, err
 	}
 	a.pub = h.PublicKey
@@ -391,7 +391,7 @@ func (a *apiChain) CheckpointPublicKey() ed25519.PublicKey {
 
 func (a *apiChain) LastCheckpoint(seq uint64) (recorder.Checkpoint, bool, error) {
 	var c chainCheckpoint
-	err := (apiRecords{c: a.c, where: a.where}).get(context.Background(), "/v1/chain/checkpoint?at="+strconv.FormatUint(seq, 10), &c)
+	err := a.get(context.Background(), "/v1/chain/checkpoint?at="+strconv.FormatUint(seq, 10), &c)
 	return c.Checkpoint, c.Found, err
 }
 
@@ -436,7 +436,7 @@ func readEntries(resp *http.Response, fn func(recorder.Entry) error) (n int, las
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	for sc.Scan() {
 		line := sc.Bytes()
-		seqText, js, ok := bytesCut(line, ' ')
+		seqText, js, ok := bytes.Cut(line, []byte{' '})
 		if !ok {
 			return n, last, nil, errors.New("the gateway cut the entries short; rerun")
 		}
@@ -454,15 +454,6 @@ func readEntries(resp *http.Response, fn func(recorder.Entry) error) (n int, las
 		n, last = n+1, seq
 	}
 	return n, last, nil, sc.Err()
-}
-
-func bytesCut(b []byte, sep byte) ([]byte, []byte, bool) {
-	for i, c := range b {
-		if c == sep {
-			return b[:i], b[i+1:], true
-		}
-	}
-	return b, nil, false
 }
 
 // runS3Export exports continuously from serve when recorder.export names a

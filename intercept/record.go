@@ -353,7 +353,7 @@ func (c *Chain) completeBeforeEnd(resp *http.Response, call *Call) {
 	// A body of unknown length ends for the agent with the last chunk,
 	// which net/http writes when the handler returns, after final: nothing
 	// to hold back, and event streams keep their pace.
-	resp.Body = &holdLastByte{ReadCloser: resp.Body, call: call, tap: call.respCap, noHold: resp.ContentLength < 0, final: func() error {
+	resp.Body = &holdLastByte{ReadCloser: resp.Body, call: call, tap: call.respCap, noHold: resp.ContentLength < 0, final: func() *Error {
 		o := outcome{status: resp.StatusCode, headers: resp.Header, body: call.respCap, bytesOut: call.respCap.size(), end: time.Now()}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 		defer cancel()
@@ -366,13 +366,22 @@ func (c *Chain) completeBeforeEnd(resp *http.Response, call *Call) {
 	}}
 }
 
+// fail ends the body with err, which the call's record and log carry unless
+// an earlier error already does.
+func (h *holdLastByte) fail(err *Error) {
+	h.err = err
+	if h.call.err == nil {
+		h.call.err = err
+	}
+}
+
 // holdLastByte passes a body through, keeping its last byte back until the
 // body has ended and final has run; final's error replaces the end.
 type holdLastByte struct {
 	io.ReadCloser
 	call  *Call
 	tap   *capture
-	final func() error
+	final func() *Error
 	// noHold passes every byte at once and runs final at the end.
 	noHold bool
 	held   [1]byte
@@ -401,29 +410,6 @@ func (h *holdLastByte) Read(p []byte) (int, error) {
 		}
 		return k, err
 	}
-	if h.noHold {
-		n, err := h.ReadCloser.Read(p)
-		if n > 0 {
-			h.tap.Write(p[:n])
-		}
-		switch {
-		case err == io.EOF:
-			h.done, h.err = true, io.EOF
-			if ferr := h.final(); ferr != nil {
-				h.err = ferr
-				if h.call.err == nil {
-					h.call.err, _ = ferr.(*Error)
-				}
-				return n, ferr
-			}
-		case err != nil:
-			h.done, h.err = true, err
-			if h.call.err == nil {
-				h.call.err = refuse(http.StatusBadGateway, "ServiceUnavailable", "the upstream's response broke off", err)
-			}
-		}
-		return n, err
-	}
 	off := 0
 	if h.has {
 		p[0], off = h.held[0], 1
@@ -435,22 +421,21 @@ func (h *holdLastByte) Read(p []byte) (int, error) {
 	total := off + n
 	switch {
 	case err == io.EOF:
-		h.done, h.has = true, false
+		h.done, h.has, h.err = true, false, io.EOF
 		if ferr := h.final(); ferr != nil {
-			h.err = ferr
-			if h.call.err == nil {
-				h.call.err, _ = ferr.(*Error)
+			h.fail(ferr)
+			if !h.noHold {
+				total = max(total-1, 0) // the last byte never goes
 			}
-			return max(total-1, 0), ferr // the last byte never goes
 		}
-		h.err = io.EOF
-		return total, io.EOF
+		return total, h.err
 	case err != nil:
-		h.done, h.has, h.err = true, false, err
-		if h.call.err == nil {
-			h.call.err = refuse(http.StatusBadGateway, "ServiceUnavailable", "the upstream's response broke off", err)
-		}
+		h.done, h.has = true, false
+		h.fail(refuse(http.StatusBadGateway, "ServiceUnavailable", "the upstream's response broke off", err))
+		h.err = err
 		return total, err
+	case h.noHold:
+		return total, nil
 	}
 	if total == 0 {
 		return 0, nil

@@ -247,7 +247,7 @@ func TestHoldLastByteReleasesTheEndAfterFinal(t *testing.T) {
 			body := strings.Repeat("x", size-1) + "!"
 			finalRan := false
 			h := &holdLastByte{ReadCloser: io.NopCloser(strings.NewReader(body)), call: &Call{}, tap: newCapture(16),
-				final: func() error { finalRan = true; return nil }}
+				final: func() *Error { finalRan = true; return nil }}
 			var got []byte
 			buf := make([]byte, bufSize)
 			for {
@@ -271,7 +271,7 @@ func TestHoldLastByteReleasesTheEndAfterFinal(t *testing.T) {
 	// A body of unknown length: every byte at once, final at the end.
 	finalRan := false
 	h0 := &holdLastByte{ReadCloser: io.NopCloser(strings.NewReader("event")), call: &Call{}, tap: newCapture(16), noHold: true,
-		final: func() error { finalRan = true; return nil }}
+		final: func() *Error { finalRan = true; return nil }}
 	buf := make([]byte, 64)
 	if n, _ := h0.Read(buf); n != 5 || finalRan {
 		t.Fatalf("unknown length: first read gave %d bytes (final ran %v)", n, finalRan)
@@ -281,7 +281,7 @@ func TestHoldLastByteReleasesTheEndAfterFinal(t *testing.T) {
 	}
 	// final failing: everything but the last byte, then its error.
 	h := &holdLastByte{ReadCloser: io.NopCloser(strings.NewReader("abc")), call: &Call{}, tap: newCapture(16),
-		final: func() error { return refuse(503, "ServiceUnavailable", "x", nil) }}
+		final: func() *Error { return refuse(503, "ServiceUnavailable", "x", nil) }}
 	got, err := io.ReadAll(h)
 	if string(got) != "ab" || err == nil {
 		t.Fatalf("got %q, %v", got, err)

@@ -57,7 +57,7 @@ type Call struct {
 
 	// The record: the intent committed, the request as forwarded, the
 	// approvers' votes, what came back.
-	intent      bool
+	intent      *recorder.Record // committed before the call left; nil until then
 	reqCap      *capture
 	reqTapped   bool // the chunk resigner writes the payload to reqCap
 	reqSecret   bool // the request body carries a secret: not recorded

@@ -23,10 +23,11 @@ import (
 // connection it refuses or splices: *recorder.Store.
 //
 // Intent is committed before a call leaves; an error refuses the call.
-// Complete appends what came back; Append records what never left.
+// CompleteIntent appends what came back to the intent the chain holds;
+// Append records what never left.
 type Recorder interface {
 	Intent(ctx context.Context, r *recorder.Record) error
-	Complete(ctx context.Context, id string, fill func(*recorder.Record)) error
+	CompleteIntent(ctx context.Context, intent *recorder.Record, fill func(*recorder.Record)) error
 	Append(ctx context.Context, r *recorder.Record) error
 }
 
@@ -260,7 +261,7 @@ func (c *Chain) recordIntent(out *http.Request, call *Call) *Error {
 		return refuse(http.StatusServiceUnavailable, "ServiceUnavailable",
 			"the call could not be recorded, so it was not sent; the gateway's operator must check the recorder's disk (gatehouse_record_failures_total)", err)
 	}
-	call.intent = true
+	call.intent = rec
 	call.reqHeaders = rec.Request.Headers
 	if out.Body != nil && out.Body != http.NoBody && !call.reqTapped && call.reqCap != nil {
 		out.Body = teeBody{out.Body, call.reqCap}
@@ -287,7 +288,7 @@ func (c *Chain) fill(call *Call, o outcome) func(*recorder.Record) {
 		rec.BytesIn, rec.BytesOut = call.bytesIn.Load(), o.bytesOut
 		rec.Decision.ApprovalID, rec.Decision.Votes = call.ApprovalID, call.votes
 		rec.Request = call.reqCap.body(call.reqHeaders)
-		if rec.Request.Size == 0 && !call.intent && !call.reqSecret {
+		if rec.Request.Size == 0 && call.intent == nil && !call.reqSecret {
 			rec.Request = readBody(call, c.bodyCap)
 		}
 		rec.Response = o.body.body(recordHeaders(o.headers))
@@ -315,8 +316,8 @@ func (c *Chain) record(w *countingWriter, r *http.Request, call *Call) {
 	defer cancel()
 	var err error
 	stage := "complete"
-	if call.intent {
-		err = c.recorder.Complete(ctx, call.ID, c.fill(call, o))
+	if call.intent != nil {
+		err = c.recorder.CompleteIntent(ctx, call.intent, c.fill(call, o))
 	} else {
 		stage = "append"
 		rec := c.newRecord(r, call)
@@ -339,7 +340,7 @@ func (c *Chain) record(w *countingWriter, r *http.Request, call *Call) {
 // that are empty end with the headers, which net/http buffers until the
 // handler returns, after this commit.
 func (c *Chain) completeBeforeEnd(resp *http.Response, call *Call) {
-	if c.recorder == nil || !call.intent {
+	if c.recorder == nil || call.intent == nil {
 		return
 	}
 	call.respCap = newCapture(c.bodyCap)
@@ -357,7 +358,7 @@ func (c *Chain) completeBeforeEnd(resp *http.Response, call *Call) {
 		o := outcome{status: resp.StatusCode, headers: resp.Header, body: call.respCap, bytesOut: call.respCap.size(), end: time.Now()}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 		defer cancel()
-		if err := c.recorder.Complete(ctx, call.ID, c.fill(call, o)); err != nil {
+		if err := c.recorder.CompleteIntent(ctx, call.intent, c.fill(call, o)); err != nil {
 			c.metrics.recordFailures.WithLabelValues("complete").Inc()
 			return refuse(http.StatusServiceUnavailable, "ServiceUnavailable", "the call's outcome could not be recorded; the response was cut short", err)
 		}

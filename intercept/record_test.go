@@ -295,12 +295,12 @@ type blockingRecorder struct {
 	fail    bool
 }
 
-func (b *blockingRecorder) Complete(ctx context.Context, id string, fill func(*recorder.Record)) error {
+func (b *blockingRecorder) CompleteIntent(ctx context.Context, intent *recorder.Record, fill func(*recorder.Record)) error {
 	<-b.release
 	if b.fail {
 		return recorder.ErrUnavailable
 	}
-	return b.Store.Complete(ctx, id, fill)
+	return b.Store.CompleteIntent(ctx, intent, fill)
 }
 
 // The agent cannot have the whole response before the call's completion is

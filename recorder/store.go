@@ -249,12 +249,21 @@ func (s *Store) Complete(ctx context.Context, id string, fill func(*Record)) err
 	if r.Complete {
 		return fmt.Errorf("record completion %s: already complete", id)
 	}
+	return s.CompleteIntent(ctx, r, fill)
+}
+
+// CompleteIntent is Complete for a caller that still holds the intent it
+// committed: the completion starts from it instead of reading it back.
+// The store still refuses a completion without a committed intent, and a
+// second one.
+func (s *Store) CompleteIntent(ctx context.Context, intent *Record, fill func(*Record)) error {
+	r := *intent
 	if fill != nil {
-		fill(r)
+		fill(&r)
 	}
-	r.ID, r.Complete = id, true
-	if _, err := s.submit(ctx, &op{rec: r}); err != nil {
-		return fmt.Errorf("record completion %s: %w", id, err)
+	r.ID, r.Complete = intent.ID, true
+	if _, err := s.submit(ctx, &op{rec: &r}); err != nil {
+		return fmt.Errorf("record completion %s: %w", intent.ID, err)
 	}
 	return nil
 }

@@ -782,3 +782,24 @@ func TestRetentionExpiresOldestAndChainGoesOn(t *testing.T) {
 		t.Fatalf("verify: %+v %v", rep, err)
 	}
 }
+
+func TestCompleteIntentNeedsACommittedIntentOnce(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, Options{})
+	r := call("a", 1)
+	if err := s.CompleteIntent(ctx, r, nil); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("completion without an intent: %v", err)
+	}
+	if err := s.Intent(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CompleteIntent(ctx, r, func(r *Record) { r.Status = 204 }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CompleteIntent(ctx, r, nil); err == nil {
+		t.Fatal("a second completion was accepted")
+	}
+	if got, err := s.Get("a"); err != nil || !got.Complete || got.Status != 204 {
+		t.Fatalf("%+v %v", got, err)
+	}
+}

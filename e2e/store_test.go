@@ -558,8 +558,7 @@ func TestExportToObjectLockBucketResumes(t *testing.T) {
 	// records, this host's AWS credentials (MinIO's here) for the bucket.
 	exportCmd := func(args ...string) *exec.Cmd {
 		cmd := exec.Command("ip", append([]string{"netns", "exec", lab.NSGW, gatehouse, "-c", cfg, "export"}, args...)...)
-		cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "AWS_ACCESS_KEY_ID=gatehouse-lab", "AWS_SECRET_ACCESS_KEY=gatehouse-lab-secret-1",
-			"AWS_REGION=us-east-1", "AWS_CA_BUNDLE=" + filepath.Join(outDir, "pki/public-ca.pem")}
+		cmd.Env = operatorEnv(t)
 		return cmd
 	}
 	target := []string{"--bucket", bucket, "--prefix", "gw-1", "--endpoint-url", "https://s3.us-east-1.amazonaws.com", "--path-style"}
@@ -667,8 +666,7 @@ func TestServeExportsContinuously(t *testing.T) {
 	if err := json.Unmarshal([]byte(run(t, gatehouse, "-c", cfgPath, "audit", "verify", "--json")), &audit); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "AWS_ACCESS_KEY_ID=gatehouse-lab", "AWS_SECRET_ACCESS_KEY=gatehouse-lab-secret-1",
-		"AWS_REGION=us-east-1", "AWS_CA_BUNDLE=" + filepath.Join(outDir, "pki/public-ca.pem")}
+	env := operatorEnv(t)
 	var rep struct {
 		Last     uint64
 		Problems []any
@@ -702,4 +700,11 @@ func TestServeExportsContinuously(t *testing.T) {
 	if !found {
 		t.Fatal("the gateway logged no export pass")
 	}
+}
+
+// operatorEnv is an operator's shell on the gateway host: this host's AWS
+// credentials (MinIO's here) and trust in the lab's public CA, nothing else.
+func operatorEnv(t *testing.T) []string {
+	return []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "AWS_ACCESS_KEY_ID=gatehouse-lab", "AWS_SECRET_ACCESS_KEY=gatehouse-lab-secret-1",
+		"AWS_REGION=us-east-1", "AWS_CA_BUNDLE=" + filepath.Join(outDir, "pki/public-ca.pem")}
 }

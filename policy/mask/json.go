@@ -588,6 +588,9 @@ func (j *jsonMasker) maskValue(n *jnode, r *FieldRule) {
 				j.maskValue(v, r)
 			}
 		case "N", "B", "NS", "BS":
+			if (t == "NS" || t == "BS") && len(v.vals) == 0 {
+				return // an empty set holds nothing to mask: left as it is
+			}
 			// "****" is neither a number nor base64: the value becomes a
 			// string (set) so that SDKs still decode the item.
 			var out []byte
@@ -600,6 +603,8 @@ func (j *jsonMasker) maskValue(n *jnode, r *FieldRule) {
 						out = append(out, ',')
 					}
 					if x.kind != '"' {
+						// Not a member DynamoDB sends: replaced all the same.
+						j.report.add(r.Name, 1)
 						out = append(out, `""`...)
 						continue
 					}

@@ -58,6 +58,7 @@ func benchPolicy(n int) string {
 	b.WriteString("  - {id: deny-unknown, effect: deny, actions: [\"*:Unknown\"]}\n")
 	b.WriteString("  - {id: reads, effect: allow, actions: [\"*:Get*\", \"*:List*\", \"*:Describe*\"], identities: {groups: [\"agents\"]}}\n")
 	b.WriteString("  - {id: iam, effect: approve, actions: [\"iam:*\", \"sts:*\"]}\n")
+	b.WriteString("masks:\n  secrets-default: {detectors: [email, card, private-key]}\n")
 	return b.String()
 }
 

@@ -3,6 +3,8 @@ package policy
 import (
 	"net/netip"
 	"time"
+
+	"github.com/gatehouse/gatehouse/policy/mask"
 )
 
 // Call is the described call: intercept fills it in, policy decides on it.
@@ -74,7 +76,11 @@ type Decision struct {
 	WouldBe     Effect
 	AppliedRule string
 
-	MaskProfile  string // mask profile named by the rule whose effect applied ("" none)
+	MaskProfile string // mask profile named by the rule whose effect applied ("" none)
+	// Mask is the profile that masks the call's responses: the one
+	// MaskProfile names, or the built-in default when it names none (a
+	// policy file may redefine "default"). Never nil.
+	Mask         *mask.Profile
 	MinApprovals int    // for approve: approvals needed, at least 1
 	Reason       string // short, safe to show the agent: "denied by rule no-prod-deletes"; never names a shadow rule
 }

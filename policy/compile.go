@@ -9,6 +9,8 @@ import (
 
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/token"
+
+	"github.com/gatehouse/gatehouse/policy/mask"
 )
 
 // Policy is a compiled policy file: immutable, safe for concurrent use.
@@ -17,6 +19,7 @@ type Policy struct {
 	def    Effect
 	shadow bool
 	rules  []rule
+	masks  *mask.Set // the masks section's profiles and the built-in ones
 
 	// Rules that can match a call, by the call's service and the first
 	// character of its action's name (firstBit), in file order. A rule
@@ -93,16 +96,35 @@ func Load(path string) (*Policy, error) {
 	return Parse(path, data)
 }
 
+// Options are what a policy needs from outside its file.
+type Options struct {
+	// Mask is for the masks section: the key of the hash replacer, which
+	// is not in the file agents' owners may read.
+	Mask mask.Options
+}
+
 // Parse compiles a policy from data; name is the file name used in
 // errors.
-func Parse(name string, data []byte) (*Policy, error) {
+func Parse(name string, data []byte) (*Policy, error) { return ParseWith(name, data, Options{}) }
+
+// LoadWith is Load with options.
+func LoadWith(path string, opts Options) (*Policy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load policy: %w", err)
+	}
+	return ParseWith(path, data, opts)
+}
+
+// ParseWith is Parse with options.
+func ParseWith(name string, data []byte, opts Options) (*Policy, error) {
 	spec, errs := decodeFile(name, data)
 	if spec == nil {
 		return nil, errs
 	}
 	// Compile what decoded even when parts did not, to report every
 	// problem in one go.
-	c := &compiler{decoder: decoder{file: name, errs: errs, full: len(errs) > maxErrors}}
+	c := &compiler{decoder: decoder{file: name, errs: errs, full: len(errs) > maxErrors}, opts: opts}
 	p := c.policy(name, spec)
 	if len(c.errs) > 0 {
 		slices.SortStableFunc(c.errs, func(a, b *Error) int {
@@ -118,6 +140,7 @@ func Parse(name string, data []byte) (*Policy, error) {
 
 type compiler struct {
 	decoder // for errorAt and the error list
+	opts    Options
 }
 
 func (c *compiler) policy(name string, spec *fileSpec) *Policy {
@@ -139,8 +162,37 @@ func (c *compiler) policy(name string, spec *fileSpec) *Policy {
 		}
 		p.rules = append(p.rules, r)
 	}
+	p.masks = c.masks(spec)
+	if p.masks != nil {
+		for i := range spec.rules {
+			if m := spec.rules[i].mask; p.rules[i].mask != "" && validID(m.s) {
+				if _, ok := p.masks.Profile(m.s); !ok {
+					c.errorAt(m.pos, "mask: no profile %q (profiles: %s); define it under masks:", m.s, strings.Join(p.masks.Names(), ", "))
+				}
+			}
+		}
+	}
 	p.index()
 	return p
+}
+
+// masks reads the masks section into the set of profiles rules may name,
+// the built-in ones included; nil when the section has errors (reported).
+func (c *compiler) masks(spec *fileSpec) *mask.Set {
+	var ps []*mask.Profile
+	if spec.masks != nil {
+		var errs mask.Errors
+		if ps, errs = mask.ParseNode(c.file, spec.masks, c.opts.Mask); len(errs) > 0 {
+			c.errs = append(c.errs, errs...)
+			return nil
+		}
+	}
+	set, err := mask.NewSet(ps...)
+	if err != nil {
+		c.errorAt(spec.masksPos, "masks: %v", err)
+		return nil
+	}
+	return set
 }
 
 func (c *compiler) rule(s *ruleSpec) rule {

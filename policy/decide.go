@@ -300,6 +300,7 @@ func (p *Policy) decision(t tally) Decision {
 		}
 	}
 	d.AppliedRule = d.Rule
+	d.Mask, _ = p.masks.Profile(d.MaskProfile) // checked at compile: it exists
 	if t.enf >= 0 {
 		d.Reason = p.rules[t.enf].reason
 	} else {

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"cmp"
 	"net/netip"
 	"strings"
 	"testing"
@@ -368,6 +369,8 @@ version: 1
 rules:
   - {id: try-deny, effect: deny, shadow: true, actions: ["s3:Delete*"]}
   - {id: allow-s3, effect: allow, actions: ["s3:*"], mask: s3-default}
+masks:
+  s3-default: {detectors: [email]}
 `)
 		d := check(t, p, agent("s3:DeleteObject"), want{Allow, "try-deny"})
 		if !d.Shadow || d.WouldBe != Deny || d.AppliedRule != "allow-s3" || d.MaskProfile != "s3-default" {
@@ -423,6 +426,7 @@ rules:
   - {id: deny-deletes, effect: deny, actions: ["s3:Delete*"]}
   - {id: hold-iam, effect: approve, actions: ["iam:*"]}
   - {id: reads, effect: allow, actions: ["s3:Get*"], mask: m}
+masks: {m: {}}
 `)
 		for _, tc := range []struct {
 			action      string
@@ -457,6 +461,9 @@ rules:
   - {id: hold-kms, effect: approve, actions: ["kms:*"]}
   - {id: reads, effect: allow, actions: ["s3:Get*"], mask: secrets-default}
   - {id: no, effect: deny, actions: ["s3:Delete*"]}
+masks:
+  iam-masked: {defaults: false, detectors: [aws-access-key-id]}
+  secrets-default: {}
 `)
 	for _, tc := range []struct {
 		action string
@@ -468,8 +475,69 @@ rules:
 		{"s3:DeleteBucket", Decision{Effect: Deny, Rule: "no", AppliedRule: "no", Reason: "denied by rule no"}},
 		{"sqs:SendMessage", Decision{Effect: Deny, Rule: "default", AppliedRule: "default", Reason: "denied by default"}},
 	} {
-		if got := p.Decide(agent(tc.action)); got != tc.want {
+		got := p.Decide(agent(tc.action))
+		wantMask := cmp.Or(tc.want.MaskProfile, "default")
+		if got.Mask == nil || got.Mask.Name != wantMask {
+			t.Errorf("%s: Mask %+v, want the profile %q", tc.action, got.Mask, wantMask)
+		}
+		if got.Mask = nil; got != tc.want {
 			t.Errorf("%s:\n got %+v\nwant %+v", tc.action, got, tc.want)
+		}
+	}
+}
+
+func TestMaskProfiles(t *testing.T) {
+	p := mustParse(t, `
+version: 1
+default: allow
+rules:
+  - {id: raw, effect: allow, actions: ["kms:*"], mask: none}
+  - {id: pii, effect: allow, actions: ["dynamodb:*"], mask: pii}
+masks:
+  pii:
+    defaults: false
+    detectors: [email]
+  default:
+    detectors: [card]
+`)
+	for _, tc := range []struct {
+		action, profile string
+		masks, keeps    string // a response body, and what of it survives
+	}{
+		{"kms:Decrypt", "none", "", `{"Plaintext":"a@b.example"}`},
+		{"dynamodb:GetItem", "pii", `{"S":"a@b.example"}`, `{"SecretAccessKey":"x"}`},
+		// No rule names a profile: the file's default, which keeps the
+		// built-in masks and adds its own.
+		{"secretsmanager:GetSecretValue", "default", `{"SecretString":"hunter2","Card":"4111111111111111"}`, ""},
+	} {
+		d := p.Decide(agent(tc.action))
+		if d.Mask == nil || d.Mask.Name != tc.profile {
+			t.Fatalf("%s: Mask %+v, want %q", tc.action, d.Mask, tc.profile)
+		}
+		m := d.Mask.For(tc.action)
+		if tc.masks != "" {
+			if out, rep, err := m.JSON([]byte(tc.masks)); err != nil || rep.Total() == 0 {
+				t.Errorf("%s: %s -> %s (%v, %v): want masked", tc.action, tc.masks, out, rep, err)
+			}
+		}
+		if tc.keeps != "" {
+			if out, _, err := m.JSON([]byte(tc.keeps)); err != nil || string(out) != tc.keeps {
+				t.Errorf("%s: %s -> %s (%v): want it as it was", tc.action, tc.keeps, out, err)
+			}
+		}
+	}
+}
+
+func TestMaskProfileErrors(t *testing.T) {
+	for _, tc := range []struct{ file, want string }{
+		{"version: 1\nrules:\n  - {id: a, effect: allow, actions: [\"*\"], mask: nope}\n",
+			`p.yaml:3:50: mask: no profile "nope" (profiles: default, none); define it under masks:`},
+		{"version: 1\nrules: []\nmasks:\n  p: {detectors: [nosuch]}\n", `p.yaml:4:`},
+		{"version: 1\nrules: []\nmasks:\n  none: {}\n", `masks:`},
+	} {
+		_, err := Parse("p.yaml", []byte(tc.file))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want %q", tc.file, err, tc.want)
 		}
 	}
 }

@@ -48,6 +48,8 @@ type fileSpec struct {
 	def        str
 	shadow     bool
 	rules      []ruleSpec
+	masks      ast.Node // the masks section, read by package mask; nil when absent
+	masksPos   pos
 }
 
 type ruleSpec struct {
@@ -414,7 +416,7 @@ func (d *decoder) strings(key str, n ast.Node) ([]str, bool) {
 }
 
 var (
-	topKeys      = []string{"version", "default", "shadow", "rules"}
+	topKeys      = []string{"version", "default", "shadow", "rules", "masks"}
 	ruleKeys     = []string{"id", "effect", "identities", "actions", "not_actions", "resources", "regions", "condition", "shadow", "mask", "min_approvals"}
 	identityKeys = []string{"subjects", "groups", "issuers", "sources"}
 )
@@ -434,6 +436,8 @@ func (d *decoder) top(body ast.Node) *fileSpec {
 			spec.shadow = d.boolean(k, v)
 		case "rules":
 			d.rules(k, v, spec)
+		case "masks":
+			spec.masks, spec.masksPos = v, k.pos
 		}
 	})
 	if ok && !spec.hasVersion {

@@ -89,7 +89,7 @@ func newAuthnLab(t *testing.T, opts ...func(*Options)) (*lab, *verifyingUpstream
 		SpoolDir: t.TempDir(),
 	}
 	up := &verifyingUpstream{}
-	l := newLabWith(t, []string{"s3.amazonaws.com", "sts.amazonaws.com", "dynamodb.us-east-1.amazonaws.com", "secretsmanager.us-east-1.amazonaws.com"}, nil, authn, up, opts...)
+	l := newLabWith(t, []string{"s3.amazonaws.com", "sts.amazonaws.com", "dynamodb.us-east-1.amazonaws.com", "secretsmanager.us-east-1.amazonaws.com", "kms.us-east-1.amazonaws.com"}, nil, authn, up, opts...)
 	creds, err := sessions.Issue(identity.Identity{Source: "oidc", Issuer: "https://idp.example", Subject: "agent-1", Groups: []string{"agents"}}, time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse/gatehouse/intercept/identity"
 	"github.com/gatehouse/gatehouse/intercept/sigv4"
 	"github.com/gatehouse/gatehouse/policy"
+	"github.com/gatehouse/gatehouse/policy/mask"
 	"github.com/gatehouse/gatehouse/recorder"
 )
 
@@ -68,6 +69,9 @@ type Call struct {
 	w           *countingWriter // the agent's response
 	respCap     *capture        // the forwarded response body, read from upstream
 	completed   bool            // its completion is committed
+
+	masker *mask.Masker // masks the response (and the request in the record); nil until decided
+	masked mask.Report  // what was masked in the response, by rule and detector
 }
 
 type callKey struct{}
@@ -83,6 +87,7 @@ type Chain struct {
 	approvals *Approvals // nil: calls policy holds are refused
 	recorder  Recorder   // nil: no records
 	bodyCap   int
+	maskCap   int
 	metrics   *metrics
 	log       *slog.Logger
 	proxy     *httputil.ReverseProxy
@@ -90,9 +95,12 @@ type Chain struct {
 
 func newChain(u *upstreams, o Options, decider Decider, logger *slog.Logger) *Chain {
 	c := &Chain{upstreams: u, authn: o.Authn, policy: decider, approvals: o.Approvals, recorder: o.Recorder,
-		bodyCap: o.BodyCap, metrics: newMetrics(o.Metrics), log: logger}
+		bodyCap: o.BodyCap, maskCap: o.Config.MaskCap, metrics: newMetrics(o.Metrics), log: logger}
 	if c.bodyCap <= 0 {
 		c.bodyCap = DefaultBodyCap
+	}
+	if c.maskCap <= 0 {
+		c.maskCap = DefaultMaskCap
 	}
 	authn := o.Authn
 	if authn != nil && authn.STS != nil && authn.STS.Report == nil {
@@ -183,7 +191,6 @@ func (c *Chain) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// describe: operation, IAM action, resources and parameters, from
 	// tables generated from AWS's service models.
 	c.describe(r, call)
-	withholdSecrets(call, cw)
 	// decide: calls that vend real AWS credentials never reach AWS,
 	// whatever the policy says; then the policy allows, denies or holds.
 	if vendsCredentials[call.Service+":"+call.Operation] || vendsCredentials[call.Described.Action] {
@@ -198,6 +205,11 @@ func (c *Chain) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	call.Decision = c.decide(call)
+	// mask: the profile decided masks the response; the record keeps
+	// request bodies masked the same way and never keeps secrets the
+	// profile leaves in the clear.
+	call.masker = call.responseMasker()
+	withholdSecrets(call, cw)
 	switch call.Decision.Effect {
 	case policy.Allow:
 	case policy.Deny:
@@ -228,7 +240,7 @@ func (c *Chain) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.complete(cw, r, call)
 		panic(http.ErrAbortHandler)
 	}
-	// mask: [5/6] rewrites the response in ModifyResponse.
+	// mask: upstreamResponse masks the response before it streams.
 	//
 	// complete: the record's completion (status, bodies, upstream request
 	// ids) and the log line.
@@ -334,6 +346,9 @@ func (c *Chain) upstreamResponse(resp *http.Response) error {
 		call.UpstreamID = resp.Header.Get("X-Amzn-Requestid")
 	}
 	call.upstreamID2 = resp.Header.Get("X-Amz-Id-2")
+	if e := c.maskResponse(resp, call); e != nil {
+		return e
+	}
 	c.completeBeforeEnd(resp, call)
 	return nil
 }
@@ -415,6 +430,9 @@ func (c *Chain) complete(w *countingWriter, r *http.Request, call *Call) {
 	}
 	if call.UpstreamID != "" {
 		attrs = append(attrs, slog.String("upstream_request_id", call.UpstreamID), slog.Float64("upstream_ms", ms(call.UpstreamTime)))
+	}
+	if n := call.masked.Total(); n > 0 {
+		attrs = append(attrs, slog.Int("masked", n), slog.String("masked_by", strings.Join(call.masked.Names(), ",")))
 	}
 	level := slog.LevelInfo
 	if call.err != nil {

@@ -35,6 +35,10 @@ type Config struct {
 
 	// MaxHeaderBytes caps a request's header block; larger is refused.
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// MaskCap caps a response document (JSON, XML) read whole to be
+	// masked; a larger one that must be masked is withheld. Default
+	// 16 MiB. S3 objects stream and have no cap.
+	MaskCap int `yaml:"mask_cap"`
 }
 
 // TransparentConfig is the listener that nftables TPROXY feeds.
@@ -112,6 +116,9 @@ func (c Config) WithDefaults() Config {
 	if c.MaxHeaderBytes == 0 {
 		c.MaxHeaderBytes = 64 << 10
 	}
+	if c.MaskCap == 0 {
+		c.MaskCap = DefaultMaskCap
+	}
 	return c
 }
 
@@ -132,6 +139,9 @@ func (c Config) Validate() error {
 		if _, err := netip.ParseAddrPort(withHost(addr)); err != nil {
 			errs = append(errs, fmt.Errorf("intercept.%s: %q is not host:port with an IP host", name, addr))
 		}
+	}
+	if c.MaskCap < 0 {
+		errs = append(errs, fmt.Errorf("intercept.mask_cap: %d is negative", c.MaskCap))
 	}
 	if c.MaxHeaderBytes < 4096 {
 		errs = append(errs, fmt.Errorf("intercept.max_header_bytes: %d is below 4096; SigV4 requests need more", c.MaxHeaderBytes))

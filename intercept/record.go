@@ -10,12 +10,14 @@ import (
 	"hash"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/gatehouse/gatehouse/policy/mask"
 	"github.com/gatehouse/gatehouse/recorder"
 )
 
@@ -121,8 +123,12 @@ func (call *Call) payloadTap() io.Writer {
 	return call.reqCap
 }
 
-// Operations whose bodies carry secrets in the clear: the record keeps
-// their size only, until masking ([5/6]) can keep the rest.
+// Operations whose bodies carry secrets in the clear. The record keeps
+// their size only, unless a mask profile's field rules apply to the
+// response (the built-in profile's do for most of these): then it keeps
+// the response as masked for the agent. KMS's plaintexts reach agents
+// unmasked by default (envelope encryption needs them) and are never
+// recorded; request bodies that set a secret are never recorded.
 var (
 	secretResponses = map[string]bool{
 		"secretsmanager:GetSecretValue": true, "secretsmanager:BatchGetSecretValue": true, "secretsmanager:GetRandomPassword": true,
@@ -143,15 +149,78 @@ var (
 )
 
 // withholdSecrets keeps the bodies of operations that carry secrets out of
-// the call's record.
+// the call's record, unless masking covers them.
 func withholdSecrets(call *Call, w *countingWriter) {
 	a := call.Described.Action
 	if secretRequests[a] {
 		call.reqCap.withhold("the request carries a secret (" + a + ")")
 		call.reqSecret = true
 	}
-	if secretResponses[a] {
-		w.capture.withhold("the response carries a secret (" + a + ")")
+	if secretResponses[a] && !namesAction(call.masker, a) {
+		w.capture.withhold("the response carries a secret (" + a + ") no mask profile field rule covers")
+	}
+}
+
+// namesAction reports whether a field rule of m is for action by name
+// (or its service's glob), not merely for every action ("*"): the rules
+// written for an operation's secrets.
+func namesAction(m *mask.Masker, action string) bool {
+	if m == nil {
+		return false
+	}
+	for _, r := range m.Fields {
+		for _, a := range r.Actions {
+			if a != "*" && (&mask.FieldRule{Actions: []string{a}}).Applies(action) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// maskRecorded masks a request body for the record (upstream got it
+// intact) with the call's masker: as the document its protocol says when
+// the record holds all of it, as text otherwise. A document under field
+// rules that cannot be read is withheld. The hash of a body that had
+// something masked is dropped: it would let anyone test guesses of what
+// was masked.
+func maskRecorded(b *recorder.Body, m *mask.Masker, contentType string) {
+	if m == nil || m.Empty() || len(b.Data) == 0 || b.Withheld != "" {
+		return
+	}
+	mediaType, _, _ := mime.ParseMediaType(contentType)
+	data := b.Data
+	var out []byte
+	var rep mask.Report
+	var err error
+	switch {
+	case !b.Truncated && strings.Contains(mediaType, "json"):
+		out, rep, err = m.JSON(data)
+	case !b.Truncated && strings.Contains(mediaType, "xml"):
+		out, rep, err = m.XML(data)
+	default:
+		err = mask.ErrMalformed
+	}
+	if err != nil {
+		if m.HasFields() && (strings.Contains(mediaType, "json") || strings.Contains(mediaType, "xml")) {
+			*b = recorder.Body{Headers: b.Headers, Size: b.Size, Withheld: "the body could not be read to be masked"}
+			return
+		}
+		if b.Truncated {
+			// A value cut by the cap would escape its detector: the
+			// record keeps less rather than a secret's first half.
+			keep := len(data)
+			for _, d := range m.Detectors {
+				keep = min(keep, len(data)-d.MaxLen())
+			}
+			data = data[:max(keep, 0)]
+		}
+		out, rep = m.Text(data)
+	}
+	if rep.Total() > 0 {
+		b.Data, b.SHA256, b.Masked = out, "", rep
+	} else {
+		b.Data = data
 	}
 }
 
@@ -291,7 +360,11 @@ func (c *Chain) fill(call *Call, o outcome) func(*recorder.Record) {
 		if rec.Request.Size == 0 && call.intent == nil && !call.reqSecret {
 			rec.Request = readBody(call, c.bodyCap)
 		}
+		maskRecorded(&rec.Request, call.masker, contentType(call.reqHeaders))
 		rec.Response = o.body.body(recordHeaders(o.headers))
+		if len(call.masked) > 0 {
+			rec.Response.Masked = call.masked
+		}
 		if call.err != nil {
 			rec.ErrorCode = call.err.Code
 		} else if o.status >= 300 {
@@ -463,6 +536,16 @@ func readBody(call *Call, limit int) recorder.Body {
 	c := newCapture(limit)
 	c.Write(b)
 	return c.body(call.reqHeaders)
+}
+
+func contentType(h map[string][]string) string {
+	if v := http.Header(h).Get("Content-Type"); v != "" {
+		return v
+	}
+	if http.Header(h).Get("X-Amz-Target") != "" {
+		return "application/x-amz-json-1.0"
+	}
+	return ""
 }
 
 // errorCode reads the AWS error code of an error response: the JSON

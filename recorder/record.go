@@ -107,6 +107,10 @@ type Body struct {
 	// Withheld says why no byte or hash of the body was kept: it carries
 	// secrets (credentials Gatehouse issued, a secret value).
 	Withheld string `json:"withheld,omitempty"`
+	// Masked counts the values masked in the body kept, by the mask
+	// rule or detector that masked them (the response: as the agent got
+	// it; the request: in the record only).
+	Masked map[string]int `json:"masked,omitempty"`
 }
 
 // canonical is the encoding the chain hashes and the store keeps: the JSON of

@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -14,6 +18,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/intercept"
 	"github.com/gatehouse/gatehouse/policy"
+	"github.com/gatehouse/gatehouse/policy/mask"
 )
 
 // PolicyConfig is the policy section.
@@ -21,6 +26,59 @@ type PolicyConfig struct {
 	// File is the policy YAML; empty: the built-in policy.Default(), which
 	// allows every identified call. Production ships a file.
 	File string `yaml:"file"`
+	// MaskKeyFile keys the mask profiles' hash replacer (32 random bytes,
+	// 0600), so that equal values stay correlatable across restarts
+	// without being readable. Created on first start; default
+	// data_dir/mask.key. It is not in the policy file, which agents'
+	// owners may read.
+	MaskKeyFile string `yaml:"mask_key_file"`
+}
+
+// loadOrCreateMaskKey reads the hash replacer's key, creating it 0600
+// when it does not exist; it refuses a key others can read.
+func loadOrCreateMaskKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("mask key: %w", err)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("mask key: %w", err)
+		}
+		if _, err := f.Write(key); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("mask key %s: %w", path, err)
+		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("mask key %s: %w", path, err)
+		}
+		return key, f.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mask key: %w", err)
+	}
+	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("mask key %s is readable by others (mode %v); run: chmod 600 %s", path, st.Mode().Perm(), path)
+	}
+	if len(b) < 16 {
+		return nil, fmt.Errorf("mask key %s: %d bytes, want at least 16 (delete it to have a new one made)", path, len(b))
+	}
+	return b, nil
+}
+
+// checkOptions are for reading a policy file to check or explain it: a
+// throwaway hash key, since only the gateway's own key matters for what
+// agents see.
+func checkOptions() policy.Options {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	return policy.Options{Mask: mask.Options{HashKey: key}}
 }
 
 // buildPolicy loads the policy file into an engine that reloads it on change
@@ -29,7 +87,11 @@ func buildPolicy(ctx context.Context, cfg PolicyConfig, log *slog.Logger) (inter
 	if cfg.File == "" {
 		return nil, nil
 	}
-	engine, err := policy.NewEngine(cfg.File, func(err error) {
+	key, err := loadOrCreateMaskKey(cfg.MaskKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	engine, err := policy.NewEngineWith(cfg.File, policy.Options{Mask: mask.Options{HashKey: key}}, func(err error) {
 		if err != nil {
 			log.Error("policy reload refused; the previous policy stays in force", "file", cfg.File, "err", err)
 			return
@@ -65,7 +127,7 @@ func newPolicyCmd() *cobra.Command {
 		Short: "Load FILE strictly; exit 1 with file:line:col on error",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := policy.Load(args[0])
+			p, err := policy.LoadWith(args[0], checkOptions())
 			if err != nil {
 				return err
 			}
@@ -81,7 +143,7 @@ func newPolicyCmd() *cobra.Command {
 		Short: "Show which rule decides a call, and why every other rule did not",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := policy.Load(file)
+			p, err := policy.LoadWith(file, checkOptions())
 			if err != nil {
 				return err
 			}

@@ -39,6 +39,9 @@ type RecorderConfig struct {
 }
 
 func (c *Config) recorderDefaults() {
+	if c.Policy.MaskKeyFile == "" {
+		c.Policy.MaskKeyFile = filepath.Join(c.DataDir, "mask.key")
+	}
 	r := &c.Recorder
 	if r.Dir == "" {
 		r.Dir = filepath.Join(c.DataDir, "records")

@@ -20,6 +20,7 @@ import (
 // and reports the failure (Stats, the onReload callback).
 type Engine struct {
 	path     string
+	opts     Options
 	onReload func(error)
 	cur      atomic.Pointer[Policy]
 	debounce time.Duration
@@ -45,15 +46,20 @@ type EngineStats struct {
 // nil, is called after every later reload attempt with its error (nil on
 // success), one call at a time; it should return quickly (log, count).
 func NewEngine(path string, onReload func(err error)) (*Engine, error) {
+	return NewEngineWith(path, Options{}, onReload)
+}
+
+// NewEngineWith is NewEngine with options, used for every reload too.
+func NewEngineWith(path string, opts Options, onReload func(err error)) (*Engine, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load policy: %w", err)
 	}
-	p, err := Parse(path, data)
+	p, err := ParseWith(path, data, opts)
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{path: path, onReload: onReload, debounce: 100 * time.Millisecond}
+	e := &Engine{path: path, opts: opts, onReload: onReload, debounce: 100 * time.Millisecond}
 	e.lastSum = sha256.Sum256(data)
 	e.cur.Store(p)
 	e.stats.LoadedAt = time.Now()
@@ -94,7 +100,7 @@ func (e *Engine) reload(onlyIfChanged bool) error {
 			return nil
 		}
 		e.lastSum = sum
-		p, err = Parse(e.path, data)
+		p, err = ParseWith(e.path, data, e.opts)
 	}
 	e.statsMu.Lock()
 	if err != nil {

@@ -23,7 +23,8 @@ import (
 //     and detectors, and sent with their length and DynamoDB's
 //     X-Amz-Crc32 recomputed over what is sent.
 //   - S3 objects of text types stream through the detectors (CSV
-//     field by field): their length is unknown until the end, so they go
+//     field by field) of a profile a policy defines (the built-in one
+//     leaves object data alone): their length is unknown until the end, so they go
 //     chunked, and the object's x-amz-checksum-* headers, which would no
 //     longer match, are removed (the SDKs then skip validation; a
 //     checksum they cannot check is not a checksum they fail).
@@ -69,8 +70,10 @@ func (c *Chain) maskResponse(resp *http.Response, call *Call) *Error {
 	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	object := call.Service == "s3" && call.Described.Operation == "GetObject" && resp.StatusCode/100 == 2
 	switch {
-	case object && !textual(mediaType):
-		// Binary objects are not scanned: detectors find text.
+	case object && (!textual(mediaType) || call.Decision.Mask.Builtin() || call.Decision.Mask == nil):
+		// Binary objects are not scanned: detectors find text. Nor are
+		// objects under the built-in profile, which is for what AWS's
+		// APIs return: a policy names a profile to mask object data.
 		return nil
 	case object:
 		return c.maskObject(resp, call, m, mediaType)

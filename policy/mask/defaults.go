@@ -41,7 +41,8 @@ func Default() *Profile {
 		return out
 	}
 	return &Profile{
-		Name: DefaultName,
+		Name:    DefaultName,
+		builtin: true,
 		Fields: []FieldRule{
 			{
 				Name:    "aws-credentials",

@@ -23,7 +23,13 @@ type Profile struct {
 	// Replacers picks a replacer by detector or field rule name; nil
 	// replaces everything with DefaultText.
 	Replacers *Replacers
+
+	builtin bool // Default's, not one a policy file defines
 }
+
+// Builtin reports whether p is the built-in profile (Default) itself, not
+// one a policy file defines, with or without the built-in rules.
+func (p *Profile) Builtin() bool { return p != nil && p.builtin }
 
 // FieldRule masks values by where they are in a document, whatever they
 // look like.

@@ -129,3 +129,28 @@ func TestREADMEConfigExampleChecks(t *testing.T) {
 		t.Fatalf("README example: %v", err)
 	}
 }
+
+// The README's policy examples load: the rules one, and the masking one
+// with a version line in front.
+func TestREADMEPolicyExamplesCheck(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, start := range []string{"```yaml\nversion: 1", "```yaml\nrules:"} {
+		_, rest, ok := strings.Cut(string(readme), start)
+		if !ok {
+			t.Fatalf("README has no example starting %q", start)
+		}
+		example, _, _ := strings.Cut(strings.TrimPrefix(start, "```yaml\n")+rest, "```")
+		if !strings.HasPrefix(example, "version:") {
+			example = "version: 1\n" + example
+		}
+		root := newRootCmd()
+		root.SetOut(&bytes.Buffer{})
+		root.SetArgs([]string{"policy", "check", writeFile(t, example)})
+		if err := root.Execute(); err != nil {
+			t.Fatalf("README example %q: %v", start, err)
+		}
+	}
+}

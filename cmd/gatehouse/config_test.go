@@ -154,3 +154,21 @@ func TestREADMEPolicyExamplesCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestMaskKeyCreatedPrivateAndKept(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "mask.key")
+	k1, err := loadOrCreateMaskKey(path)
+	if err != nil || len(k1) != 32 {
+		t.Fatalf("%d bytes, %v", len(k1), err)
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v", st.Mode().Perm())
+	}
+	if k2, err := loadOrCreateMaskKey(path); err != nil || !bytes.Equal(k1, k2) {
+		t.Fatalf("second load: %v", err)
+	}
+	os.Chmod(path, 0o640)
+	if _, err := loadOrCreateMaskKey(path); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("a key others can read: %v", err)
+	}
+}

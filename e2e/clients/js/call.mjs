@@ -43,6 +43,9 @@ const args = JSON.parse(input, (k, v) =>
 try {
   const out = await client.send(new Command(args));
   delete out.$metadata;
+  // A streamed body (S3 GetObject) is read whole: the SDK validates its
+  // checksum, when it has one, as the stream ends.
+  if (out.Body?.transformToString) out.Body = await out.Body.transformToString();
   console.log(JSON.stringify(out));
 } catch (err) {
   console.log(`${err.name}: ${err.message}`);

@@ -80,7 +80,7 @@ type Decision struct {
 	// Mask is the profile that masks the call's responses: the one
 	// MaskProfile names, or the built-in default when it names none (a
 	// policy file may redefine "default"). Never nil.
-	Mask         *mask.Profile
-	MinApprovals int    // for approve: approvals needed, at least 1
-	Reason       string // short, safe to show the agent: "denied by rule no-prod-deletes"; never names a shadow rule
+	Mask         *mask.Profile `json:"-"`
+	MinApprovals int           // for approve: approvals needed, at least 1
+	Reason       string        // short, safe to show the agent: "denied by rule no-prod-deletes"; never names a shadow rule
 }

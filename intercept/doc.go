@@ -17,8 +17,9 @@
 // decision (and a held call's wait for approval), strip and re-sign, the
 // record's intent committed before anything leaves (record.go), forward to
 // the original destination with upstream TLS verified for the SNI, the
-// record's completion committed before the response's last byte, and one
-// log line. Connections refused or spliced get a record too. One error type
+// response masked with the decided profile (mask.go: documents whole with
+// their length and CRC32 fixed, S3 text objects streaming), the record's
+// completion committed before the response's last byte, and one log line. Connections refused or spliced get a record too. One error type
 // (Error) crosses the chain and becomes an AWS-shaped response in
 // writeError.
 //
@@ -27,13 +28,14 @@
 // It never skips upstream verification, never forwards to an address the
 // agent did not dial (transparent) or Gatehouse did not resolve (proxy),
 // never forwards a call it could not authenticate, sign, decide or record,
-// and never logs or records a query string credential, Authorization
-// header, token or signature.
+// never passes on a response it must mask and cannot, and never logs or
+// records a query string credential, Authorization header, token,
+// signature or a value its mask profile masks.
 //
 // # Who imports it
 //
 // cmd/gatehouse, which wires it from config. It reaches ca's leaves through
 // the Certificates interface and the record store through Recorder
-// (*recorder.Store), and imports policy, policy/approval and its own
+// (*recorder.Store), and imports policy, policy/mask, policy/approval and its own
 // sub-packages (identity, sigv4, awscreds, awsapi).
 package intercept

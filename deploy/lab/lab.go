@@ -4,15 +4,15 @@
 //	if err := lab.Script(root, "up.sh"); err != nil { ... }
 //	defer lab.Script(root, "down.sh")
 //	ln, err := lab.Listen(lab.NSAWS, lab.AWSIP2+":443")      // an upstream of the test's own
-//	client := &http.Client{Transport: &http.Transport{DialContext: lab.AgentDial(lab.AWSAddr)}}
+//	client := &http.Client{Transport: &http.Transport{DialContext: lab.AgentDial(lab.HostAddr)}}
 //
 // # What it owns
 //
-// Where the lab's files are, its namespaces and addresses, running its
-// scripts, opening sockets inside a namespace (they stay there for their
-// whole life), the lab's test PKI, and workload tokens from its OIDC
-// issuer (tokens.go). The lab itself is built by the scripts beside this
-// file (up.sh, down.sh, gw.sh), which humans run too.
+// Where the lab's files are, its namespaces, addresses and the names that
+// resolve to them, running its scripts, opening sockets inside a namespace
+// (they stay there for their whole life), the lab's test PKI, and workload
+// tokens from its OIDC issuer (tokens.go). The lab itself is built by the
+// scripts beside this file (up.sh, down.sh, gw.sh), which humans run too.
 //
 // # What it never does
 //
@@ -41,6 +41,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/vishvananda/netns"
@@ -56,6 +57,17 @@ const (
 	AWSIP2    = "10.77.2.3"
 	AWSIP     = "10.77.2.2" // MinIO
 	ProxyAddr = "10.77.1.1:3128"
+	// ServicesIP is where deploy/lab/services answers DynamoDB (dynalite),
+	// Secrets Manager and SSM, on 443, for the names below.
+	ServicesIP = "10.77.2.5"
+)
+
+// The names the lab's hosts files resolve to ServicesIP (SERVICES_HOSTS in
+// lib.sh); its certificate, from the lab's public CA, is valid for them.
+const (
+	DynamoDBHost       = "dynamodb.us-east-1.amazonaws.com"
+	SecretsManagerHost = "secretsmanager.us-east-1.amazonaws.com"
+	SSMHost            = "ssm.us-east-1.amazonaws.com"
 )
 
 // Dir is deploy/lab in the checkout at root.
@@ -212,8 +224,24 @@ func DialFrom(ns string, addrFor func(addr string) string) func(ctx context.Cont
 	}
 }
 
+// HostAddr maps host:port as gh-agent's hosts file does for AWS names:
+// DynamoDBHost, SecretsManagerHost and SSMHost to ServicesIP, any other
+// name to MinIO's address (AWSAddr).
+func HostAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		host, port = addr, "443"
+	}
+	switch strings.ToLower(strings.TrimSuffix(host, ".")) {
+	case DynamoDBHost, SecretsManagerHost, SSMHost:
+		return net.JoinHostPort(ServicesIP, port)
+	}
+	return AWSAddr(addr)
+}
+
 // AWSAddr maps any host:port to MinIO's address in gh-aws, as gh-agent's
-// hosts file does for the AWS names the lab knows.
+// hosts file does for the AWS names the lab knows except the services'
+// (HostAddr maps those too).
 func AWSAddr(addr string) string {
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {

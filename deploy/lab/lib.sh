@@ -29,6 +29,13 @@ OIDC_ISSUER=https://$OIDC_HOST
 # What AWS expects as the audience of web identity tokens.
 OIDC_AUDIENCE=sts.amazonaws.com
 OIDC_BIN=$OUT/bin/oidc
+# DynamoDB, Secrets Manager and SSM for agents (deploy/lab/services): one
+# TLS endpoint routing by Host, DynamoDB to dynalite on DYNALITE_ADDR, which
+# only gh-aws's loopback reaches.
+SERVICES_IP=10.77.2.5
+SERVICES_BIN=$OUT/bin/services
+DYNALITE_DIR=$LAB_ROOT/dynalite
+DYNALITE_ADDR=127.0.0.1:4567
 # The role agents name with their token (out/env): Gatehouse answers the
 # exchange itself.
 LAB_ROLE_ARN=arn:aws:iam::000000000000:role/gatehouse-agent
@@ -50,7 +57,9 @@ MINIO_PASSWORD=gatehouse-lab-secret-1
 # Virtual-host buckets: $LAB_BUCKET and one per e2e client.
 LAB_VHOST_BUCKETS="$LAB_BUCKET $LAB_BUCKET-vhost-cli $LAB_BUCKET-vhost-js $LAB_BUCKET-vhost-go prod-x held-x"
 AWS_HOSTS="s3.amazonaws.com s3.$LAB_REGION.amazonaws.com sts.amazonaws.com sts.$LAB_REGION.amazonaws.com
-dynamodb.$LAB_REGION.amazonaws.com iam.amazonaws.com $(for b in $LAB_VHOST_BUCKETS; do echo $b.s3.amazonaws.com $b.s3.$LAB_REGION.amazonaws.com; done)"
+iam.amazonaws.com $(for b in $LAB_VHOST_BUCKETS; do echo $b.s3.amazonaws.com $b.s3.$LAB_REGION.amazonaws.com; done)"
+# Resolved to SERVICES_IP; deploy/lab/lab.go names them too (HostAddr).
+SERVICES_HOSTS="dynamodb.$LAB_REGION.amazonaws.com secretsmanager.$LAB_REGION.amazonaws.com ssm.$LAB_REGION.amazonaws.com"
 # Resolved to AWS_IP2, where tests run upstreams of their own.
 TEST_HOSTS="impostor.amazonaws.com"
 

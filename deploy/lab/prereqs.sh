@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the lab, the e2e tests and the demo need on a fresh machine
 # (Debian 12, root): Debian packages, MinIO built with `go install` into a
-# cache dir, and the JS SDK from its lockfile. Skips whatever is present.
+# cache dir, and the JS SDK and dynalite from their lockfiles. Skips
+# whatever is present.
 source "$(dirname "$0")/lib.sh"
 
 pkgs=()
@@ -26,10 +27,13 @@ if [ ! -x "$MINIO_BIN" ]; then
   GOBIN="$TOOLS/bin" GOFLAGS=-mod=mod go install "github.com/minio/minio@$MINIO_VERSION"
 fi
 
-# Again whenever the lockfile is newer than what npm last installed.
-js="$REPO_ROOT/e2e/clients/js"
-if [ ! -d "$js/node_modules" ] || [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
-  log "npm ci (AWS SDK for JavaScript v3, har-validator; versions locked)"
-  (cd "$REPO_ROOT/e2e/clients/js" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-fi
+# Again whenever a lockfile is newer than what npm last installed.
+npm_ci() { # npm_ci DIR WHAT
+  if [ ! -d "$1/node_modules" ] || [ "$1/package-lock.json" -nt "$1/node_modules/.package-lock.json" ]; then
+    log "npm ci in ${1#$REPO_ROOT/} ($2; versions locked)"
+    (cd "$1" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+}
+npm_ci "$REPO_ROOT/e2e/clients/js" "AWS SDK for JavaScript v3, har-validator"
+npm_ci "$DYNALITE_DIR" "dynalite, the lab's DynamoDB"
 log "prerequisites present"

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# make lab-up: namespaces gh-agent — gh-gw — gh-aws, MinIO and the OIDC
-# issuer with a test public CA in gh-aws, Gatehouse in gh-gw with `net up`,
+# make lab-up: namespaces gh-agent — gh-gw — gh-aws, MinIO, the OIDC
+# issuer and the services (DynamoDB, Secrets Manager, SSM) with a test
+# public CA in gh-aws, Gatehouse in gh-gw with `net up`,
 # workload tokens, and out/env for agents (a web identity token and
 # Gatehouse's CA, nothing else). Leaves everything running until down.sh.
 source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || die "run as root (network namespaces, nftables)"
 [ -x "$GATEHOUSE_BIN" ] || die "no gatehouse binary at $GATEHOUSE_BIN: run 'make build'"
 [ -x "$MINIO_BIN" ] || die "no MinIO at $MINIO_BIN: run 'make tools'"
-command -v "${GO:-go}" >/dev/null || die "no go in PATH: needed to build the OIDC issuer"
-log "building the OIDC issuer"
+[ -f "$DYNALITE_DIR/node_modules/dynalite/cli.js" ] || die "no dynalite in $DYNALITE_DIR/node_modules: run 'make prereqs'"
+NODE_BIN=$(command -v node) || die "no node in PATH: needed to run dynalite"
+command -v "${GO:-go}" >/dev/null || die "no go in PATH: needed to build the OIDC issuer and the services"
+log "building the OIDC issuer and the services"
 (cd "$REPO_ROOT" && "${GO:-go}" build -buildvcs=false -o "$OIDC_BIN" ./deploy/lab/oidc) || die "build of deploy/lab/oidc failed"
+(cd "$REPO_ROOT" && "${GO:-go}" build -buildvcs=false -o "$SERVICES_BIN" ./deploy/lab/services) || die "build of deploy/lab/services failed"
 
 # One lab per machine: refuse to tear down one that is running (another
 # test run, a benchmark); leftovers of a crashed one are cleaned up.
@@ -20,7 +24,7 @@ fi
 "$LAB_ROOT/down.sh" --quiet
 # A failure from here on leaves nothing behind.
 trap 'status=$?; [ $status = 0 ] || { log "lab-up failed; tearing down"; "$LAB_ROOT/down.sh" --quiet; }; exit $status' EXIT
-mkdir -p "$OUT"/{pki,minio-certs,minio-data,gw,oidc-certs,tokens}
+mkdir -p "$OUT"/{pki,minio-certs,minio-data,gw,oidc-certs,services-certs,tokens}
 mkdir -p -m 700 "$OUT/oidc"
 
 log "namespaces and links"
@@ -37,6 +41,7 @@ ip -n $NS_GW addr add $GW_AWS_IP/24 dev to-aws
 ip -n $NS_AWS addr add $AWS_IP/24 dev eth0
 ip -n $NS_AWS addr add $AWS_IP2/24 dev eth0
 ip -n $NS_AWS addr add $OIDC_IP/24 dev eth0
+ip -n $NS_AWS addr add $SERVICES_IP/24 dev eth0
 for pair in "$NS_AGENT eth0" "$NS_GW to-agent" "$NS_GW to-aws" "$NS_AWS eth0"; do
   set -- $pair
   ip -n "$1" link set "$2" up
@@ -51,6 +56,7 @@ for ns in $NS_AGENT $NS_GW; do
   {
     echo "127.0.0.1 localhost"
     for h in $AWS_HOSTS; do echo "$AWS_IP $h"; done
+    for h in $SERVICES_HOSTS; do echo "$SERVICES_IP $h"; done
     for h in $TEST_HOSTS; do echo "$AWS_IP2 $h"; done
     echo "$AWS_IP2 $STS_UPSTREAM_HOST"
     echo "$OIDC_IP $OIDC_HOST"
@@ -72,7 +78,13 @@ openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$
 openssl x509 -req -in "$pki/oidc.csr" -CA "$pki/public-ca.pem" -CAkey "$pki/public-ca.key" -CAcreateserial \
   -days 2 -extfile <(printf 'subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth\n' "$OIDC_HOST") \
   -out "$OUT/oidc-certs/tls.crt" 2>/dev/null
-chmod 600 "$pki/public-ca.key" "$OUT/minio-certs/private.key"
+services_san=$(for h in $SERVICES_HOSTS; do printf 'DNS:%s,' "$h"; done)
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=dynamodb.$LAB_REGION.amazonaws.com" \
+  -keyout "$OUT/services-certs/tls.key" -out "$pki/services.csr" 2>/dev/null
+openssl x509 -req -in "$pki/services.csr" -CA "$pki/public-ca.pem" -CAkey "$pki/public-ca.key" -CAcreateserial \
+  -days 2 -extfile <(printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "${services_san%,}") \
+  -out "$OUT/services-certs/tls.crt" 2>/dev/null
+chmod 600 "$pki/public-ca.key" "$OUT/minio-certs/private.key" "$OUT/services-certs/tls.key"
 # The admin API's certificate (approvers reach it at the gateway's address).
 openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=gatehouse admin" \
   -keyout "$pki/admin.key" -out "$pki/admin.csr" 2>/dev/null
@@ -96,6 +108,23 @@ ip netns exec $NS_AWS env -i PATH=/usr/bin:/bin HOME="$OUT" \
   --cert "$OUT/oidc-certs/tls.crt" --key "$OUT/oidc-certs/tls.key" \
   > "$OUT/oidc.log" 2>&1 &
 echo $! > "$OUT/oidc.pid"
+
+# dynalite keeps its tables in memory and listens on gh-aws's loopback
+# only: the services' proxy is the way in. Tables are ACTIVE at once. The
+# services start empty, or with what LAB_SERVICES_SEED (a JSON file, see
+# deploy/lab/services) holds.
+log "dynalite on $DYNALITE_ADDR and the services on $SERVICES_IP:443 (ns $NS_AWS)"
+ip netns exec $NS_AWS env -i PATH=/usr/bin:/bin HOME="$OUT" \
+  AWS_ACCOUNT_ID=000000000000 AWS_REGION=$LAB_REGION \
+  "$NODE_BIN" "$DYNALITE_DIR/node_modules/dynalite/cli.js" --host "${DYNALITE_ADDR%:*}" --port "${DYNALITE_ADDR##*:}" \
+  --createTableMs 0 --deleteTableMs 0 --updateTableMs 0 \
+  > "$OUT/dynalite.log" 2>&1 &
+echo $! > "$OUT/dynalite.pid"
+ip netns exec $NS_AWS env -i PATH=/usr/bin:/bin HOME="$OUT" \
+  "$SERVICES_BIN" --addr $SERVICES_IP:443 --dynamodb "http://$DYNALITE_ADDR" --region $LAB_REGION \
+  --cert "$OUT/services-certs/tls.crt" --key "$OUT/services-certs/tls.key" ${LAB_SERVICES_SEED:+--seed "$LAB_SERVICES_SEED"} \
+  > "$OUT/services.log" 2>&1 &
+echo $! > "$OUT/services.pid"
 
 cp "$LAB_ROOT/policy.yaml" "$OUT/policy.yaml"
 cat > "$OUT/gatehouse.yaml" <<YAML
@@ -152,6 +181,14 @@ for i in $(seq 1 100); do
   ip netns exec $NS_GW curl -sf --cacert "$pki/public-ca.pem" \
     "$OIDC_ISSUER/.well-known/openid-configuration" >/dev/null 2>&1 && break
   [ $i = 100 ] && { tail -20 "$OUT/oidc.log" >&2; die "OIDC issuer did not answer"; }
+  sleep 0.1
+done
+
+# dynalite's health answer, through the services' TLS and proxy.
+for i in $(seq 1 100); do
+  ip netns exec $NS_AWS curl -sf --cacert "$pki/public-ca.pem" --resolve dynamodb.$LAB_REGION.amazonaws.com:443:$SERVICES_IP \
+    https://dynamodb.$LAB_REGION.amazonaws.com/ >/dev/null 2>&1 && break
+  [ $i = 100 ] && { tail -20 "$OUT/dynalite.log" "$OUT/services.log" >&2; die "the services (dynalite) did not answer"; }
   sleep 0.1
 done
 

@@ -196,7 +196,14 @@ func TestRecordsFindEveryCall(t *testing.T) {
 // session token of the lab anywhere.
 func scanStoreForSecrets(t *testing.T, dir string) {
 	t.Helper()
-	check := func(where string, b []byte) { checkNoSecrets(t, where, b) }
+	scanStore(t, dir, func(where string, b []byte) { checkNoSecrets(t, where, b) })
+}
+
+// scanStore stops the gateway, hands check every key and value in the
+// store (all versions, through Badger) and every raw file, and starts the
+// gateway again.
+func scanStore(t *testing.T, dir string, check func(where string, b []byte)) {
+	t.Helper()
 	if err := lab.Script(repoRoot, "gw.sh", "stop"); err != nil {
 		t.Fatal(err)
 	}

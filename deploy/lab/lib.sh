@@ -55,7 +55,7 @@ MINIO_PASSWORD=gatehouse-lab-secret-1
 # Hostnames the agents resolve to the lab's "internet". Hosts files have no
 # wildcards: each virtual-host bucket name is listed.
 # Virtual-host buckets: $LAB_BUCKET and one per e2e client.
-LAB_VHOST_BUCKETS="$LAB_BUCKET $LAB_BUCKET-vhost-cli $LAB_BUCKET-vhost-js $LAB_BUCKET-vhost-go prod-x held-x"
+LAB_VHOST_BUCKETS="$LAB_BUCKET $LAB_BUCKET-vhost-cli $LAB_BUCKET-vhost-js $LAB_BUCKET-vhost-go prod-x held-x gh-lab-pii"
 AWS_HOSTS="s3.amazonaws.com s3.$LAB_REGION.amazonaws.com sts.amazonaws.com sts.$LAB_REGION.amazonaws.com
 iam.amazonaws.com $(for b in $LAB_VHOST_BUCKETS; do echo $b.s3.amazonaws.com $b.s3.$LAB_REGION.amazonaws.com; done)"
 # Resolved to SERVICES_IP; deploy/lab/lab.go names them too (HostAddr).

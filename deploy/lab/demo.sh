@@ -36,6 +36,19 @@ agent /usr/bin/aws sts assume-role --role-arn arn:aws:iam::000000000000:role/adm
 AWS_WEB_IDENTITY_TOKEN_FILE= AWS_ACCESS_KEY_ID=$MINIO_USER AWS_SECRET_ACCESS_KEY=$MINIO_PASSWORD agent /usr/bin/aws s3 ls || true
 
 echo
+echo "== What agents must not read is masked on the way back, in responses their SDKs still accept."
+agent /usr/bin/aws secretsmanager create-secret --name demo/db --secret-string 'hunter2-demo-password' --query Name
+agent /usr/bin/aws secretsmanager get-secret-value --secret-id demo/db --query '{Name: Name, SecretString: SecretString}'
+agent /usr/bin/aws ssm put-parameter --name /demo/db/password --type SecureString --value 'hunter2-demo-param' --query Version
+agent /usr/bin/aws ssm get-parameter --name /demo/db/password --with-decryption --query 'Parameter.{Type: Type, Value: Value}'
+# Customer data under the lab's pii profile (policy.yaml's masks section).
+AWS_ACCOUNT_ID_ENDPOINT_MODE=disabled agent /usr/bin/aws dynamodb create-table --table-name customers --attribute-definitions AttributeName=id,AttributeType=S \
+  --key-schema AttributeName=id,KeyType=HASH --billing-mode PAY_PER_REQUEST --query TableDescription.TableStatus
+AWS_ACCOUNT_ID_ENDPOINT_MODE=disabled agent /usr/bin/aws dynamodb put-item --table-name customers \
+  --item '{"id":{"S":"c-1"},"ssn":{"S":"219-09-9999"},"email":{"S":"jane@pii.example"},"card":{"S":"4111111111111111"},"tier":{"S":"gold"}}'
+AWS_ACCOUNT_ID_ENDPOINT_MODE=disabled agent /usr/bin/aws dynamodb get-item --table-name customers --key '{"id":{"S":"c-1"}}' --output json
+
+echo
 echo "== Gatehouse's log for those calls (one JSON line per connection and per request):"
 tail -c +$((mark + 1)) "$OUT/gatehouse.log" | jq -c 'select(.msg == "request") | {identity, operation, action, resources, decision, rule, status, verdict, code}' 2>/dev/null \
   || tail -c +$((mark + 1)) "$OUT/gatehouse.log"

@@ -4,13 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -37,34 +34,13 @@ type PolicyConfig struct {
 // loadOrCreateMaskKey reads the hash replacer's key, creating it 0600
 // when it does not exist; it refuses a key others can read.
 func loadOrCreateMaskKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	b, err := readOrCreatePrivate(path, "mask key", func() ([]byte, error) {
 		key := make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return nil, err
-		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, fmt.Errorf("mask key: %w", err)
-		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("mask key: %w", err)
-		}
-		if _, err := f.Write(key); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("mask key %s: %w", path, err)
-		}
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("mask key %s: %w", path, err)
-		}
-		return key, f.Close()
-	}
+		_, err := rand.Read(key)
+		return key, err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("mask key: %w", err)
-	}
-	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("mask key %s is readable by others (mode %v); run: chmod 600 %s", path, st.Mode().Perm(), path)
+		return nil, err
 	}
 	if len(b) < 16 {
 		return nil, fmt.Errorf("mask key %s: %d bytes, want at least 16 (delete it to have a new one made)", path, len(b))

@@ -140,6 +140,10 @@ func (c *Chain) maskDocument(resp *http.Response, call *Call, m *mask.Masker, me
 			return maskRefusal(call, fmt.Sprintf("it decodes to over the %d-byte cap of documents masked whole (intercept.mask_cap)", limit), nil)
 		}
 	}
+	if len(bytes.TrimSpace(doc)) == 0 {
+		resp.Body = io.NopCloser(bytes.NewReader(raw))
+		return nil
+	}
 	var out []byte
 	var rep mask.Report
 	switch {
@@ -151,7 +155,11 @@ func (c *Chain) maskDocument(resp *http.Response, call *Call, m *mask.Masker, me
 		out, rep = m.Text(doc)
 	}
 	if err != nil {
-		if m.HasFields() || !errors.Is(err, mask.ErrMalformed) {
+		// Refused when a field rule is written for this operation; rules
+		// for every response (credentials anywhere) and detectors read
+		// what does not parse as text instead (a Lambda payload that is
+		// not the JSON its type says).
+		if namesAction(m, call.Described.Action) || !errors.Is(err, mask.ErrMalformed) {
 			what := "JSON"
 			if strings.Contains(mediaType, "xml") {
 				what = "XML"

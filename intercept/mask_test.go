@@ -68,7 +68,7 @@ func maskLab(t *testing.T, serve http.HandlerFunc, mutate func(*Config)) (*lab, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := []string{"s3.amazonaws.com", "dynamodb.us-east-1.amazonaws.com", "secretsmanager.us-east-1.amazonaws.com", "kms.us-east-1.amazonaws.com"}
+	names := []string{"s3.amazonaws.com", "dynamodb.us-east-1.amazonaws.com", "secretsmanager.us-east-1.amazonaws.com", "kms.us-east-1.amazonaws.com", "lambda.us-east-1.amazonaws.com"}
 	l := newLabWith(t, names, mutate, nil, serve, func(o *Options) { o.Recorder = st; o.Policy = p })
 	return l, st
 }
@@ -334,4 +334,27 @@ func TestProfileNoneAndUnnamedSecrets(t *testing.T) {
 		t.Fatalf("KMS plaintext recorded: %s", rb)
 	}
 	noCanaries(t, "the record", rb)
+}
+
+// A document that does not parse is refused only when a field rule is
+// written for its operation: a Lambda payload typed JSON that is not goes
+// through the detectors as text, and an empty body passes.
+func TestMalformedDocumentWithoutRulesForItsCall(t *testing.T) {
+	payload := `hello, not JSON {"k": -----BEGIN PRIVATE KEY-----` + "\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n"
+	l, _ := maskLab(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Query().Has("empty") {
+			return
+		}
+		io.WriteString(w, payload)
+	}, nil)
+	req, _ := http.NewRequest("POST", "https://lambda.us-east-1.amazonaws.com/2015-03-31/functions/f/invocations", strings.NewReader(`{}`))
+	resp, body := do(t, l, "lambda.us-east-1.amazonaws.com", req)
+	if resp.StatusCode != 200 || !strings.HasPrefix(string(body), `hello, not JSON {"k": ****`) || strings.Contains(string(body), "MIIE") {
+		t.Fatalf("%d %q", resp.StatusCode, body)
+	}
+	req, _ = http.NewRequest("POST", "https://lambda.us-east-1.amazonaws.com/2015-03-31/functions/f/invocations?empty", strings.NewReader(`{}`))
+	if resp, body := do(t, l, "lambda.us-east-1.amazonaws.com", req); resp.StatusCode != 200 || len(body) != 0 {
+		t.Fatalf("empty: %d %q", resp.StatusCode, body)
+	}
 }

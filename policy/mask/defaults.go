@@ -103,9 +103,13 @@ func Default() *Profile {
 				When:    map[string]string{"Type": "SecureString"},
 			},
 			{
-				Name:    "lambda-environment",
-				Actions: []string{"lambda:*"},
-				Paths:   p("**.Environment.Variables.*"),
+				Name: "lambda-environment",
+				// The operations that return a function's configuration,
+				// not Invoke, whose payload is the function's own.
+				Actions: []string{"lambda:GetFunction", "lambda:GetFunctionConfiguration", "lambda:ListFunctions",
+					"lambda:ListVersionsByFunction", "lambda:CreateFunction", "lambda:UpdateFunctionConfiguration",
+					"lambda:UpdateFunctionCode", "lambda:PublishVersion"},
+				Paths: p("**.Environment.Variables.*"),
 			},
 			{
 				Name:    "db-passwords",

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/gatehouse/gatehouse/deploy/lab"
 	"github.com/gatehouse/gatehouse/recorder"
@@ -63,23 +65,34 @@ const (
 // credentials; names the lab serves itself (DynamoDB, Secrets Manager,
 // SSM) go to its services address, S3 to MinIO.
 type maskClients struct {
-	ddb *dynamodb.Client
-	s3  *s3.Client
-	sm  *secretsmanager.Client
-	ssm *ssm.Client
+	// sdkLog is what the SDK logged: aws-sdk-go-v2 reports a DynamoDB
+	// CRC32 mismatch as a warning when it closes the body.
+	sdkLog *bytes.Buffer
+	ddb    *dynamodb.Client
+	s3     *s3.Client
+	sm     *secretsmanager.Client
+	ssm    *ssm.Client
 }
 
 func newMaskClients(t *testing.T) *maskClients {
 	creds := sessionCreds(t, filepath.Join(outDir, "tokens/agent"))
+	var mu sync.Mutex
+	sdkLog := &bytes.Buffer{}
 	cfg := aws.Config{
 		Region: "us-east-1", HTTPClient: agentHTTPTo(t, lab.HostAddr), RetryMaxAttempts: 1,
 		Credentials: credentials.StaticCredentialsProvider{Value: creds},
+		Logger: logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintf(sdkLog, string(c)+" "+format+"\n", v...)
+		}),
 	}
 	return &maskClients{
-		ddb: dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.AccountIDEndpointMode = aws.AccountIDEndpointModeDisabled }),
-		s3:  s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }),
-		sm:  secretsmanager.NewFromConfig(cfg),
-		ssm: ssm.NewFromConfig(cfg),
+		sdkLog: sdkLog,
+		ddb:    dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.AccountIDEndpointMode = aws.AccountIDEndpointModeDisabled }),
+		s3:     s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }),
+		sm:     secretsmanager.NewFromConfig(cfg),
+		ssm:    ssm.NewFromConfig(cfg),
 	}
 }
 
@@ -141,6 +154,9 @@ func TestMaskingWithRealSDKs(t *testing.T) {
 				checkMaskedItem(t, "Go Scan", it)
 			}
 		}
+		if strings.Contains(c.sdkLog.String(), "checksum") {
+			t.Errorf("aws-sdk-go-v2 found a CRC32 mismatch:\n%s", c.sdkLog)
+		}
 		for _, op := range []struct{ name, input string }{
 			{"GetItem", `{"TableName":"customers","Key":{"id":{"S":"c-1"}}}`},
 			{"Query", `{"TableName":"customers","KeyConditionExpression":"id = :v","ExpressionAttributeValues":{":v":{"S":"c-1"}}}`},
@@ -148,12 +164,23 @@ func TestMaskingWithRealSDKs(t *testing.T) {
 		} {
 			checkMaskedJSON(t, "JS "+op.name, js(t, "dynamodb", op.name, op.input), `"ssn":{"S":"****"}`, `"tier":{"S":"gold"}`)
 		}
-		// botocore checks DynamoDB's CRC32 and raises on a mismatch.
-		checkMaskedJSON(t, "CLI get-item", cli(t, "dynamodb", "get-item", "--table-name", piiTable, "--key", `{"id":{"S":"c-1"}}`, "--output", "json"),
-			`"S": "****"`, `"S": "gold"`)
-		checkMaskedJSON(t, "CLI query", cli(t, "dynamodb", "query", "--table-name", piiTable, "--key-condition-expression", "id = :v",
-			"--expression-attribute-values", `{":v":{"S":"c-1"}}`, "--output", "json"), `"S": "****"`)
-		checkMaskedJSON(t, "CLI scan", cli(t, "dynamodb", "scan", "--table-name", piiTable, "--output", "json"), `"S": "****"`)
+		// The CLI checks DynamoDB's CRC32 and retries a response that
+		// fails it (saying so in its debug log).
+		ddbCLI := func(t *testing.T, args ...string) []byte {
+			s, err := inAgent(t, append(env[:len(env):len(env)], "AWS_MAX_ATTEMPTS=3"), time.Minute, "/usr/bin/aws", append(append([]string{"dynamodb"}, args...), "--output", "json", "--debug")...)
+			out := []byte(s)
+			if err != nil || bytes.Contains(out, []byte("crc32 checksum does not match")) {
+				t.Fatalf("aws dynamodb %s: %v\n%.3000s", args[0], err, out)
+			}
+			if !bytes.Contains(bytes.ToLower(out), []byte("x-amz-crc32")) {
+				t.Fatalf("aws dynamodb %s: no CRC32 to check in the response", args[0])
+			}
+			return out
+		}
+		checkMaskedJSON(t, "CLI get-item", ddbCLI(t, "get-item", "--table-name", piiTable, "--key", `{"id":{"S":"c-1"}}`), `"S": "****"`, `"S": "gold"`)
+		checkMaskedJSON(t, "CLI query", ddbCLI(t, "query", "--table-name", piiTable, "--key-condition-expression", "id = :v",
+			"--expression-attribute-values", `{":v":{"S":"c-1"}}`), `"S": "****"`)
+		checkMaskedJSON(t, "CLI scan", ddbCLI(t, "scan", "--table-name", piiTable), `"S": "****"`)
 	})
 
 	t.Run("s3 object", func(t *testing.T) {

@@ -759,6 +759,18 @@ func sampleRSS(pid int) (stop func() (int64, int)) {
 // gh-gw) while op runs back to back through Gatehouse, and renders the top
 // 15 cumulative entries. what says what op is.
 func profile(what string, op func() error) (string, error) {
+	return profileWith(what, op, profileOpts{})
+}
+
+// profileOpts add to what profile renders.
+type profileOpts struct {
+	flatN    int            // a table of the flatN entries with the most flat time
+	cumOf    *regexp.Regexp // a line of the cumulative time of each function matching
+	cumLabel string         // what they are, for that line
+	keep     string         // keep the profile in this file, for go tool pprof
+}
+
+func profileWith(what string, op func() error, opts profileOpts) (string, error) {
 	type fetched struct {
 		b   []byte
 		err error
@@ -803,6 +815,11 @@ loop:
 	defer os.Remove(tmp.Name())
 	tmp.Write(f.b)
 	tmp.Close()
+	if opts.keep != "" {
+		if err := os.WriteFile(opts.keep, f.b, 0o644); err == nil {
+			fmt.Fprintf(os.Stderr, "bench: profile of %s kept in %s\n", what, opts.keep)
+		}
+	}
 	goBin := os.Getenv("GO")
 	if goBin == "" {
 		goBin = "go"
@@ -831,12 +848,49 @@ loop:
 	var b strings.Builder
 	fmt.Fprintf(&b, "CPU profile of Gatehouse (net/http/pprof, 10 s) while %d back-to-back %s ran through it (extra transfers, not the measured ones); `go tool pprof -top -cum`, top 15:\n\n```\n%s```\n\n",
 		runs, what, keepTable(cum))
+	if opts.flatN > 0 {
+		top, err := pp("-top", fmt.Sprintf("-nodecount=%d", opts.flatN))
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "`go tool pprof -top`, top %d by flat time:\n\n```\n%s```\n\n", opts.flatN, tableOnly(top))
+	}
+	if opts.cumOf != nil {
+		allCum, err := pp("-top", "-cum", "-nodecount=100000", "-nodefraction=0", "-edgefraction=0")
+		if err != nil {
+			return "", err
+		}
+		var parts []string
+		for _, r := range cumRows(allCum) {
+			if opts.cumOf.MatchString(r.fn) {
+				parts = append(parts, fmt.Sprintf("`%s` %.1f%%", r.fn, r.pct))
+			}
+		}
+		fmt.Fprintf(&b, "Cumulative time (share of the samples) of %s: %s.\n\n", opts.cumLabel, strings.Join(parts, ", "))
+	}
 	fmt.Fprintf(&b, "What dominates (flat time by kind): %s. Largest flat entries: %s.\n", kinds(all), flatSummary(flat))
 	return b.String(), nil
 }
 
 // topRows yields (flat%, function) for each row of `pprof -top`.
 func topRows(out string) (rows []struct {
+	pct float64
+	fn  string
+}) {
+	return pprofRows(out, 1)
+}
+
+// cumRows yields (cum%, function) for each row of `pprof -top`.
+func cumRows(out string) []struct {
+	pct float64
+	fn  string
+} {
+	return pprofRows(out, 4)
+}
+
+// pprofRows yields the percentage in column col and the function of each
+// row of `pprof -top`.
+func pprofRows(out string, col int) (rows []struct {
 	pct float64
 	fn  string
 }) {
@@ -848,7 +902,7 @@ func topRows(out string) (rows []struct {
 			continue
 		}
 		if table && len(f) >= 6 {
-			pct, err := strconv.ParseFloat(strings.TrimSuffix(f[1], "%"), 64)
+			pct, err := strconv.ParseFloat(strings.TrimSuffix(f[col], "%"), 64)
 			if err != nil {
 				continue
 			}
@@ -863,7 +917,7 @@ func topRows(out string) (rows []struct {
 
 // kinds sums a profile's flat time by kind of work.
 func kinds(out string) string {
-	names := []string{"system calls (socket reads and writes)", "AES-GCM (TLS records, both legs)", "memory copies and clears", "Go runtime (scheduler, GC, allocation)", "everything else (net/http, TLS framing, Gatehouse's own code)"}
+	names := []string{"system calls (socket reads and writes)", "AES-GCM (TLS records, both legs)", "memory copies and clears", "Go runtime (scheduler, GC, allocation)", "everything else (net/http, TLS framing, Gatehouse's own code)", "masking (policy/mask's detectors and stream)"}
 	sums := make([]float64, len(names))
 	for _, r := range topRows(out) {
 		fn := r.fn
@@ -872,6 +926,8 @@ func kinds(out string) string {
 			sums[0] += r.pct
 		case strings.HasPrefix(fn, "crypto/internal/fips140/aes") || strings.HasPrefix(fn, "crypto/aes") || strings.HasPrefix(fn, "crypto/cipher") || strings.Contains(fn, "xorNonceAEAD") || strings.Contains(fn, "prefixNonceAEAD"):
 			sums[1] += r.pct
+		case strings.HasPrefix(fn, "github.com/gatehouse/gatehouse/policy/mask."):
+			sums[5] += r.pct
 		case strings.HasPrefix(fn, "runtime.memmove") || strings.HasPrefix(fn, "runtime.memclr"):
 			sums[2] += r.pct
 		case strings.HasPrefix(fn, "runtime.") || strings.HasPrefix(fn, "internal/runtime/"):
@@ -882,6 +938,9 @@ func kinds(out string) string {
 	}
 	var parts []string
 	for i, n := range names {
+		if i == 5 && sums[i] == 0 {
+			continue // no masking in the profile: not worth a word
+		}
 		parts = append(parts, fmt.Sprintf("%s %.0f%%", n, sums[i]))
 	}
 	return strings.Join(parts, ", ")
@@ -889,35 +948,55 @@ func kinds(out string) string {
 
 // gatehouseReason is the reason Gatehouse logged for its request id (its
 // log lines carry id and reason), or "".
-func gatehouseReason(id string) string {
+func gatehouseReason(id string) string { return gatehouseLogAttrs(id, "reason")["reason"] }
+
+// gatehouseLogAttrs reads the attributes keys of the line Gatehouse logged
+// for request id (its own or the upstream's: both are on the line), text
+// or JSON; the line is written as the call completes, so it waits a
+// second for it. Missing attributes are absent from the map.
+func gatehouseLogAttrs(id string, keys ...string) map[string]string {
+	got := map[string]string{}
 	if id == "" || gatehouseLog == "" {
-		return ""
+		return got
 	}
-	for range 10 { // the line is written as the call completes
+	for range 10 {
 		b, _ := os.ReadFile(gatehouseLog)
 		for _, l := range strings.Split(string(b), "\n") {
 			if !strings.Contains(l, id) {
 				continue
 			}
 			var rec map[string]any
-			if json.Unmarshal([]byte(l), &rec) == nil {
-				if r, ok := rec["reason"].(string); ok {
-					return r
+			dec := json.NewDecoder(strings.NewReader(l))
+			dec.UseNumber() // masked=1000000, not 1e+06
+			if dec.Decode(&rec) == nil {
+				for _, k := range keys {
+					if v, ok := rec[k]; ok {
+						got[k] = fmt.Sprint(v)
+					}
+				}
+				if len(got) > 0 {
+					return got
+				}
+				continue
+			}
+			for _, k := range keys {
+				re := regexp.MustCompile(`(?:^| )` + regexp.QuoteMeta(k) + `=("(?:[^"\\]|\\.)*"|\S+)`)
+				if m := re.FindStringSubmatch(l); m != nil {
+					if u, err := strconv.Unquote(m[1]); err == nil {
+						got[k] = u
+					} else {
+						got[k] = m[1]
+					}
 				}
 			}
-			if m := reasonAttr.FindStringSubmatch(l); m != nil {
-				if u, err := strconv.Unquote(m[1]); err == nil {
-					return u
-				}
-				return m[1]
+			if len(got) > 0 {
+				return got
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return ""
+	return got
 }
-
-var reasonAttr = regexp.MustCompile(`reason=("(?:[^"\\]|\\.)*"|\S+)`)
 
 // keepTable drops pprof's header lines that name the temporary file.
 func keepTable(out string) string {
@@ -927,6 +1006,22 @@ func keepTable(out string) string {
 			continue
 		}
 		b.WriteString(l)
+	}
+	return b.String()
+}
+
+// tableOnly is pprof's -top table without the header lines keepTable
+// keeps (the first table shows them).
+func tableOnly(out string) string {
+	var b strings.Builder
+	table := false
+	for _, l := range strings.SplitAfter(keepTable(out), "\n") {
+		if f := strings.Fields(l); len(f) >= 5 && f[0] == "flat" {
+			table = true
+		}
+		if table {
+			b.WriteString(l)
+		}
 	}
 	return b.String()
 }

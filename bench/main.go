@@ -2,7 +2,7 @@
 // prints tables of absolute figures and ratios to direct, writes
 // BENCHMARKS.md, and tears the lab down.
 //
-// Workloads (-workloads, comma-separated; default all three):
+// Workloads (-workloads, comma-separated; default all four):
 //
 //   - small: small DynamoDB-shaped calls from gh-agent to an HTTPS upstream
 //     in gh-aws, direct and through Gatehouse (transparent capture). Direct
@@ -13,11 +13,22 @@
 //     Gatehouse from gh-agent with session credentials for the agent's web
 //     identity token, with Gatehouse's RSS sampled during each transfer
 //     (large.go).
+//   - mask: one 1 GiB text object, log and CSV lines with emails, card
+//     numbers, SSNs and access key ids planted in them, GET whole through
+//     Gatehouse with a mask profile the bench adds to the lab policy for
+//     the run, against the same bytes direct, unscanned through Gatehouse
+//     (octet-stream) and with the built-in profile; Gatehouse's RSS
+//     sampled while the body streams, the masked body checked against the
+//     generator's, and a CPU profile of Gatehouse masking (mask.go).
 //   - records: the recorder alone, without the lab: durable records/s from
 //     concurrent callers with fsync on, and indexed search latency over a
 //     store of 1M synthetic records (records.go). It runs before the lab
-//     comes up; run alone, it needs no lab and replaces only its own
-//     section of -out.
+//     comes up; run alone, it needs no lab.
+//
+// Each workload replaces its own section of -out and keeps the others', so
+// that `-workloads mask` updates only the mask section. The file's opening
+// paragraph describes the last run of the small and large workloads; the
+// mask and records sections say when they ran.
 package main
 
 import (
@@ -27,9 +38,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log"
 	"net/http"
 	"os"
@@ -55,11 +68,12 @@ const benchHost = "dynamodb.us-east-1.amazonaws.com"
 
 func main() {
 	out := flag.String("out", "BENCHMARKS.md", "write the results here (empty: stdout only)")
-	workloads := flag.String("workloads", "small,large,records", "workloads to run, comma-separated: small, large, records")
+	workloads := flag.String("workloads", "small,large,mask,records", "workloads to run, comma-separated: small, large, mask, records")
 	dur := flag.Duration("duration", 5*time.Second, "small: measurement time per run")
 	conc := flag.String("clients", "1,16", "small: concurrent clients per run, comma-separated")
 	size := flag.Int64("size", 1<<30, "large: object size in bytes")
-	reps := flag.Int("reps", 3, "large: transfers per upload mode and target (the table gives the median)")
+	reps := flag.Int("reps", 3, "large and mask: transfers per upload mode and target (the table gives the median)")
+	maskSize := flag.Int64("mask-size", 1<<30, "mask: text object size in bytes")
 	rc := recordsConfig{}
 	flag.DurationVar(&rc.dur, "records-duration", 5*time.Second, "records: measurement time per writer count")
 	writers := flag.String("records-writers", "1,16,64", "records: concurrent writers per durable run, comma-separated")
@@ -84,23 +98,23 @@ func main() {
 	wl := map[string]bool{}
 	for _, w := range strings.Split(*workloads, ",") {
 		w = strings.TrimSpace(w)
-		if w != "small" && w != "large" && w != "records" {
-			log.Fatalf("-workloads: unknown workload %q (small, large, records)", w)
+		if w != "small" && w != "large" && w != "mask" && w != "records" {
+			log.Fatalf("-workloads: unknown workload %q (small, large, mask, records)", w)
 		}
 		wl[w] = true
 	}
-	if *size < 1 || *reps < 1 {
-		log.Fatalf("-size %d, -reps %d: both must be positive", *size, *reps)
+	if *size < 1 || *reps < 1 || *maskSize < 1 {
+		log.Fatalf("-size %d, -reps %d, -mask-size %d: all must be positive", *size, *reps, *maskSize)
 	}
 	if rc.n < 1 || rc.runs < 1 || rc.dur <= 0 {
 		log.Fatalf("-records-n %d, -records-runs %d, -records-duration %s: all must be positive", rc.n, rc.runs, rc.dur)
 	}
-	if err := run(*out, wl, *dur, levels, *size, *reps, rc); err != nil {
+	if err := run(*out, wl, *dur, levels, *size, *maskSize, *reps, rc); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(outFile string, workloads map[string]bool, dur time.Duration, levels []int, size int64, reps int, rc recordsConfig) error {
+func run(outFile string, workloads map[string]bool, dur time.Duration, levels []int, size, maskSize int64, reps int, rc recordsConfig) error {
 	root, err := os.Getwd()
 	if err != nil {
 		return err
@@ -118,14 +132,19 @@ func run(outFile string, workloads map[string]bool, dur time.Duration, levels []
 		fmt.Print(records)
 		fmt.Fprintf(os.Stderr, "bench: records workload took %s\n", time.Since(t0).Round(time.Second))
 	}
-	if !workloads["small"] && !workloads["large"] {
+	sections := map[string]string{}
+	if records != "" {
+		sections["records"] = records
+	}
+	if !workloads["small"] && !workloads["large"] && !workloads["mask"] {
 		if outFile == "" {
 			return nil
 		}
-		return writeSection(outFile, recordsSection, records)
+		return writeSections(outFile, "", sections)
 	}
 	// Gatehouse serves pprof in gh-gw, for a profile when a large-workload
-	// target is missed; serving it costs nothing until it is asked.
+	// target is missed and for the mask workload's; serving it costs
+	// nothing until it is asked.
 	if os.Getenv("GATEHOUSE_SERVE_ARGS") == "" {
 		os.Setenv("GATEHOUSE_SERVE_ARGS", "--pprof "+pprofAddr)
 	}
@@ -137,12 +156,12 @@ func run(outFile string, workloads map[string]bool, dur time.Duration, levels []
 		return err
 	}
 	defer lab.Script(root, "down.sh")
-	others := startOtherCPU(root)
+	others := startOtherCPU(root, "the lab was up")
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() { <-sig; lab.Script(root, "down.sh"); os.Exit(1) }()
 
-	var small, large string
+	var small, large, masked string
 	if workloads["small"] {
 		t0 := time.Now()
 		if small, err = runSmall(root, dur, levels); err != nil {
@@ -159,13 +178,111 @@ func run(outFile string, workloads map[string]bool, dur time.Duration, levels []
 		fmt.Print("\n" + large)
 		fmt.Fprintf(os.Stderr, "bench: large workload took %s\n", time.Since(t0).Round(time.Second))
 	}
+	if workloads["mask"] {
+		t0 := time.Now()
+		if masked, err = runMask(context.Background(), root, maskSize, reps, idle); err != nil {
+			return err
+		}
+		fmt.Print("\n" + masked)
+		fmt.Fprintf(os.Stderr, "bench: mask workload took %s\n", time.Since(t0).Round(time.Second))
+	}
 	other := others()
 	took := time.Since(start).Round(time.Second)
 	fmt.Fprintf(os.Stderr, "bench: %s with the lab up; %.2f cores busy before it; other processes used %.1f CPU-seconds during it\n", took, idle, other)
 	if outFile == "" {
 		return nil
 	}
-	return os.WriteFile(outFile, []byte(report(small, large, records, size, took, idle, other)), 0o644)
+	if masked != "" {
+		sections["mask"] = masked
+	}
+	// The opening paragraph describes the run of the small and large
+	// workloads; without them it stays as it is.
+	var intro string
+	if small != "" || large != "" {
+		intro = preamble(workloads, took, idle, other)
+		if small != "" {
+			sections["small"] = smallSection(small)
+		}
+		if large != "" {
+			sections["large"] = largeSection(large, size)
+		}
+	}
+	return writeSections(outFile, intro, sections)
+}
+
+// sectionOrder is the order of the workloads' sections in BENCHMARKS.md.
+var sectionOrder = []string{"small", "large", "mask", "records"}
+
+// sectionKey names the workload whose section a heading of BENCHMARKS.md
+// opens, "" for a section the bench does not write.
+func sectionKey(heading string) string {
+	switch {
+	case heading == "## Small calls":
+		return "small"
+	case strings.HasSuffix(heading, " PUT and GET"):
+		return "large"
+	case strings.HasPrefix(heading, maskSection):
+		return "mask"
+	case heading == recordsSection:
+		return "records"
+	}
+	return ""
+}
+
+// writeSections writes file with each of sections (by workload) in place
+// of the workload's section there, keeping the sections of the workloads
+// that did not run, in sectionOrder; sections the bench does not write
+// are kept after them. intro replaces the opening (everything before the
+// first section) unless it is empty. The closing paragraph is notMeasured.
+func writeSections(file, intro string, sections map[string]string) error {
+	old, err := os.ReadFile(file)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	doc := string(old)
+	if i := strings.Index(doc, "\nNot measured yet"); i >= 0 {
+		doc = doc[:i+1]
+	}
+	type part struct{ key, text string }
+	var head string
+	var parts []part
+	fenced := false // inside a ``` block, "## " opens no section
+	for _, l := range strings.SplitAfter(doc, "\n") {
+		if strings.HasPrefix(l, "```") {
+			fenced = !fenced
+		}
+		switch {
+		case !fenced && strings.HasPrefix(l, "## "):
+			parts = append(parts, part{sectionKey(strings.TrimRight(l, "\n")), l})
+		case len(parts) == 0:
+			head += l
+		default:
+			parts[len(parts)-1].text += l
+		}
+	}
+	if intro != "" {
+		head = intro
+	} else if strings.TrimSpace(head) == "" {
+		head = "# Benchmarks\n\nWritten by `go run ./bench`; each section says what ran and when.\n"
+	}
+	trim := func(s string) string { return strings.TrimRight(s, "\n") }
+	out := []string{trim(head)}
+	for _, k := range sectionOrder {
+		if s, ok := sections[k]; ok {
+			out = append(out, trim(s))
+			continue
+		}
+		if i := slices.IndexFunc(parts, func(p part) bool { return p.key == k }); i >= 0 {
+			out = append(out, trim(parts[i].text))
+		}
+	}
+	for _, p := range parts {
+		if p.key == "" {
+			out = append(out, trim(p.text))
+		}
+	}
+	out = append(out, trim(notMeasured))
+	return os.WriteFile(file, []byte(strings.Join(out, "\n\n")+"\n"), 0o644)
 }
 
 // busyCores is how many cores the machine keeps busy over d, before the
@@ -179,8 +296,9 @@ func busyCores(d time.Duration) float64 {
 // startOtherCPU measures the CPU time of everything on the machine but the
 // bench and the lab's daemons: busy time from /proc/stat less the bench's
 // own, its reaped children's, and the daemons' (out/*.pid). The returned
-// func gives it since the call, in CPU seconds.
-func startOtherCPU(root string) func() float64 {
+// func gives it since the call, in CPU seconds; while says when, for the
+// log.
+func startOtherCPU(root, while string) func() float64 {
 	pids, _ := filepath.Glob(filepath.Join(lab.Out(root), "*.pid"))
 	ours := func() float64 {
 		t := procCPU(os.Getpid()) + childrenCPU()
@@ -198,7 +316,7 @@ func startOtherCPU(root string) func() float64 {
 	m0, b0, o0 := machineTasks(), machineBusy(), ours()
 	return func() float64 {
 		m, b, o := machineTasks()-m0, machineBusy()-b0, ours()-o0
-		fmt.Fprintf(os.Stderr, "bench: CPU-seconds while the lab was up: machine busy %.1f (user+nice+system %.1f), bench and lab daemons %.1f\n", b, m, o)
+		fmt.Fprintf(os.Stderr, "bench: CPU-seconds while %s: machine busy %.1f (user+nice+system %.1f), bench and lab daemons %.1f\n", while, b, m, o)
 		// Interrupt time spent for the bench's sockets is charged to its
 		// processes here, so the comparison is with all busy time.
 		return max(0, b-o)
@@ -397,22 +515,29 @@ func cpuModel() string {
 	return "unknown CPU"
 }
 
-func report(small, large, records string, size int64, took time.Duration, idle, other float64) string {
-	cpu := cpuModel()
-	var b strings.Builder
-	fmt.Fprintf(&b, `# Benchmarks
+// preamble is the opening of BENCHMARKS.md for a run of the small or
+// large workload (with the others in workloads).
+func preamble(workloads map[string]bool, took time.Duration, idle, other float64) string {
+	var ran []string
+	for _, w := range []string{"small", "large", "mask"} {
+		if workloads[w] {
+			ran = append(ran, w)
+		}
+	}
+	return fmt.Sprintf(`# Benchmarks
 
 Written by `+"`make bench`"+` on %s: %d cores, %s, %s, Linux lab namespaces
 (gh-agent → gh-gw → gh-aws, veth). The clients, the upstreams and Gatehouse
 share the same cores, so absolute figures understate every target; the
-ratios are what to read. The run took %s with the lab up. Other work on
+ratios are what to read. The run (%s) took %s with the lab up. Other work on
 the machine: %.2f cores busy in the 2 s before the lab came up, and %.1f
 CPU-seconds of busy time not charged to the bench or the lab's daemons
 while the workloads ran (other processes, kernel threads).
-`, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), cpu, runtime.Version(), took, idle, other)
-	if small != "" {
-		fmt.Fprintf(&b, `
-## Small calls
+`, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), cpuModel(), runtime.Version(), strings.Join(ran, ", "), took, idle, other)
+}
+
+func smallSection(small string) string {
+	return fmt.Sprintf(`## Small calls
 
 The upstream is a Go HTTPS server answering like DynamoDB GetItem. Direct
 and Gatehouse runs cross the same forwarding hop; only the port differs
@@ -426,10 +551,10 @@ connections are kept alive; each run measures for a fixed time after a
 warm-up second.
 
 %s`, small)
-	}
-	if large != "" {
-		fmt.Fprintf(&b, `
-## %[1]s PUT and GET
+}
+
+func largeSection(large string, size int64) string {
+	return fmt.Sprintf(`## %[1]s PUT and GET
 
 aws-sdk-go-v2's S3 client (the SDK's default HTTP client, path-style, no
 retries, checksums as config.LoadDefaultConfig sets them unless the row
@@ -474,13 +599,9 @@ Gatehouse's own (/proc/<pid>/stat) and the whole machine's busy share
 process's own memory is not Gatehouse's and is not reported.
 
 %[4]s`, sizeName(size), size, runtime.NumCPU(), large)
-	}
-	if records != "" {
-		b.WriteString("\n" + records)
-	}
-	b.WriteString(`
-Not measured yet (issue [6/6]): peers (squid, mitmproxy, goproxy-bare), new
-connections per second, idle connections, held calls.
-`)
-	return b.String()
 }
+
+// notMeasured closes BENCHMARKS.md.
+const notMeasured = `Not measured yet (issue [6/6]): peers (squid, mitmproxy, goproxy-bare), new
+connections per second, idle connections, held calls.
+`

@@ -12,7 +12,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
@@ -517,37 +516,4 @@ limit of %d unless the query sets one.
 		fmt.Fprintf(&b, "| `%s` | %.1f | %s | %s |\n", r.query, float64(r.results)/float64(r.runs), us(pct(r.lat, 0.5)), us(pct(r.lat, 0.99)))
 	}
 	return b.String()
-}
-
-// writeSection puts section, headed title, into file in place of the one
-// there (up to the next heading or the closing "Not measured yet"
-// paragraph), or before that paragraph, so that a run of the records
-// workload alone keeps the lab workloads' figures.
-func writeSection(file, title, section string) error {
-	old, err := os.ReadFile(file)
-	if errors.Is(err, fs.ErrNotExist) {
-		old = []byte("# Benchmarks\n\nWritten by `go run ./bench -workloads records`.\n")
-	} else if err != nil {
-		return err
-	}
-	doc, section := string(old), strings.TrimRight(section, "\n")+"\n"
-	tail := strings.Index(doc, "\nNot measured yet")
-	if i := strings.Index(doc, "\n"+title+"\n"); i >= 0 {
-		start, end := i+1, len(doc)
-		if j := strings.Index(doc[start+len(title):], "\n## "); j >= 0 {
-			end = start + len(title) + j + 1
-		}
-		if tail > start && tail+1 < end {
-			end = tail + 1
-		}
-		if end < len(doc) {
-			section += "\n"
-		}
-		doc = doc[:start] + section + doc[end:]
-	} else if tail >= 0 {
-		doc = doc[:tail+1] + section + "\n" + doc[tail+1:]
-	} else {
-		doc = strings.TrimRight(doc, "\n") + "\n\n" + section
-	}
-	return os.WriteFile(file, []byte(doc), 0o644)
 }

@@ -241,6 +241,55 @@ func TestMaskingWithRealSDKs(t *testing.T) {
 		}
 	})
 
+	t.Run("withheld: malformed and over the cap", func(t *testing.T) {
+		// A Secrets Manager of the test's own on 10.77.2.3, for answers
+		// no real one gives: JSON cut short, and a document over the
+		// 16 MiB cap of documents masked whole.
+		const host = "secretsmanager.us-west-2.amazonaws.com"
+		cert, err := lab.PublicLeaf(repoRoot, host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := lab.Listen(lab.NSAWS, lab.AWSIP2+":443")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{TLSConfig: &tls.Config{Certificates: []tls.Certificate{*cert}}, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+			if bytes.Contains(body, []byte("cut-short")) {
+				io.WriteString(w, `{"Name":"cut-short","SecretString":"`+maskCanaries["secret value"])
+				return
+			}
+			io.WriteString(w, `{"Name":"huge","SecretString":"`+maskCanaries["secret value"]+`","Pad":"`)
+			pad := bytes.Repeat([]byte("x"), 1<<20)
+			for range 17 {
+				w.Write(pad)
+			}
+			io.WriteString(w, `"}`)
+		})}
+		go srv.ServeTLS(ln, "", "")
+		t.Cleanup(func() { srv.Close() })
+		west := secretsmanager.NewFromConfig(aws.Config{Region: "us-west-2", HTTPClient: agentHTTPTo(t, func(string) string { return lab.AWSIP2 + ":443" }),
+			RetryMaxAttempts: 1, Credentials: c.sm.Options().Credentials})
+		for id, why := range map[string]string{"cut-short": "is not valid JSON", "huge": "over the 16777216-byte cap"} {
+			_, err := west.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)})
+			var ae smithy.APIError
+			if !errors.As(err, &ae) || ae.ErrorCode() != "AccessDenied" || !strings.Contains(ae.ErrorMessage(), why) {
+				t.Errorf("GetSecretValue %s: %v, want AccessDenied saying it %s", id, err, why)
+			}
+		}
+		recs := recordsOf(t, filepath.Join(outDir, "gatehouse.yaml"), "identity=agent-1 since=1m action=secretsmanager:GetSecretValue resource=arn:aws:secretsmanager:us-west-2:*")
+		if len(recs) != 2 {
+			t.Fatalf("%d records of the two refused calls", len(recs))
+		}
+		for _, r := range recs {
+			if r.Verdict != "refused" || r.ErrorCode != "AccessDenied" || !bytes.Contains(r.Response.Data, []byte("withheld")) {
+				t.Errorf("record %s: verdict %q, code %q, response %.300s", r.ID, r.Verdict, r.ErrorCode, r.Response.Data)
+			}
+		}
+	})
+
 	// The canaries are nowhere: not in the log, not in an export of the
 	// test's calls, not in the store (every key and value, all versions).
 	logb, err := os.ReadFile(filepath.Join(outDir, "gatehouse.log"))

@@ -50,7 +50,7 @@ AWS_ACCOUNT_ID_ENDPOINT_MODE=disabled agent /usr/bin/aws dynamodb get-item --tab
 
 echo
 echo "== Gatehouse's log for those calls (one JSON line per connection and per request):"
-tail -c +$((mark + 1)) "$OUT/gatehouse.log" | jq -c 'select(.msg == "request") | {identity, operation, action, resources, decision, rule, status, verdict, code}' 2>/dev/null \
+tail -c +$((mark + 1)) "$OUT/gatehouse.log" | jq -c 'select(.msg == "request") | {identity, operation, action, resources, decision, rule, status, verdict, code, masked, masked_by}' 2>/dev/null \
   || tail -c +$((mark + 1)) "$OUT/gatehouse.log"
 
 echo

@@ -134,19 +134,28 @@ var secretKeyName = regexp.MustCompile(`(?i)(secret[_\-. ]?(access[_\-. ]?)?key|
 
 func (secretKey) Find(b []byte) [][2]int {
 	var out [][2]int
+	// Candidates are the maximal runs of base64 characters 40 long. Any
+	// that starts in b[i:i+40] covers b[i+39], so a byte there outside
+	// base64 skips 40 bytes at once; else the run through it is read
+	// whole. Invariant: i is 0 or b[i-1] is not base64.
 	for i := 0; i+40 <= len(b); {
-		if !isB64(b[i]) || isB64(at(b, i-1)) {
-			i++
+		p := i + 39
+		if !isB64(b[p]) {
+			i = p + 1
 			continue
 		}
-		j := i
+		r := p // the start of the run through p: at i at the earliest
+		for r > i && isB64(b[r-1]) {
+			r--
+		}
+		j := p + 1
 		for j < len(b) && isB64(b[j]) {
 			j++
 		}
-		if j-i == 40 && at(b, j) != '=' && randomLooking(b[i:j]) && secretContext(b, i, j) {
-			out = append(out, [2]int{i, j})
+		if j-r == 40 && at(b, j) != '=' && randomLooking(b[r:j]) && secretContext(b, r, j) {
+			out = append(out, [2]int{r, j})
 		}
-		i = j
+		i = j + 1
 	}
 	return out
 }
@@ -236,13 +245,36 @@ func (jwt) Name() string { return DetJWT }
 func (jwt) MaxLen() int  { return jwtMax }
 
 // A JSON object's base64url starts "ey" ({") or "ew" ({ followed by a
-// newline); the header part is at least {"alg":"x"}, 15 characters.
-var jwtCandidate = regexp.MustCompile(`e[wy][A-Za-z0-9_-]{13,}={0,2}(\.[A-Za-z0-9_-]*={0,2}){2,4}`)
-
+// newline); the header part is at least {"alg":"x"}, 15 characters. A
+// candidate is what the leftmost-first regular expression
+//
+//	e[wy][A-Za-z0-9_-]{13,}={0,2}(\.[A-Za-z0-9_-]*={0,2}){2,4}
+//
+// finds (FindAllIndex): Find reads it by hand, since the regexp would
+// start a match at every 'e' of a text.
 func (jwt) Find(b []byte) [][2]int {
 	var out [][2]int
-	for _, loc := range jwtCandidate.FindAllIndex(b, -1) {
-		s, e := loc[0], loc[1]
+	// The next "ey" and "ew" at or after pos (-1: none left).
+	ey, ew := indexFrom(b, 0, "ey"), indexFrom(b, 0, "ew")
+	for pos := 0; ; {
+		if ey >= 0 && ey < pos {
+			ey = indexFrom(b, pos, "ey")
+		}
+		if ew >= 0 && ew < pos {
+			ew = indexFrom(b, pos, "ew")
+		}
+		s := ey
+		if s < 0 || ew >= 0 && ew < s {
+			s = ew
+		}
+		if s < 0 {
+			return out
+		}
+		e, ok := jwtCandidateAt(b, s)
+		pos = e
+		if !ok {
+			continue
+		}
 		if isB64URL(at(b, s-1)) || isB64URL(at(b, e)) || at(b, e) == '.' {
 			continue
 		}
@@ -252,7 +284,57 @@ func (jwt) Find(b []byte) [][2]int {
 			out = append(out, [2]int{s, e})
 		}
 	}
-	return out
+}
+
+// indexFrom is the index of sep in b at or after from, or -1.
+func indexFrom(b []byte, from int, sep string) int {
+	if from > len(b) {
+		return -1
+	}
+	if j := bytes.Index(b[from:], []byte(sep)); j >= 0 {
+		return from + j
+	}
+	return -1
+}
+
+// jwtCandidateAt matches the candidate expression at s, where b[s:]
+// starts "ey" or "ew". All its parts are greedy and each stops at a byte
+// the next part cannot start with, so the expression matches at most one
+// way there: the longest base64url run, up to two '=', then two to four
+// parts each '.', a run and up to two '='. It returns the end of the
+// match, or (when there is none) the end of the first run: the regexp
+// finds no match starting before it either, since a start later in the
+// same run has a shorter first run and the same text after it.
+func jwtCandidateAt(b []byte, s int) (int, bool) {
+	k := skipB64URL(b, s+2)
+	if k-(s+2) < 13 {
+		return k, false
+	}
+	e := skipPad(b, k)
+	parts := 0
+	for parts < 4 && e < len(b) && b[e] == '.' {
+		e = skipPad(b, skipB64URL(b, e+1))
+		parts++
+	}
+	if parts < 2 {
+		return k, false
+	}
+	return e, true
+}
+
+func skipB64URL(b []byte, i int) int {
+	for i < len(b) && isB64URL(b[i]) {
+		i++
+	}
+	return i
+}
+
+// skipPad skips up to two '='.
+func skipPad(b []byte, i int) int {
+	for k := 0; k < 2 && i < len(b) && b[i] == '='; k++ {
+		i++
+	}
+	return i
 }
 
 func jwtHeader(part []byte) bool {
@@ -277,11 +359,8 @@ type email struct{}
 func (email) Name() string { return DetEmail }
 func (email) MaxLen() int  { return 64 + 1 + 253 + 2 }
 
-func isLocal(c byte) bool {
-	return isAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-'
-}
-
-func isDomain(c byte) bool { return isAlnum(c) || c == '.' || c == '-' }
+func isLocal(c byte) bool  { return charClass[c]&clLocal != 0 }
+func isDomain(c byte) bool { return charClass[c]&clDomain != 0 }
 
 func (email) Find(b []byte) [][2]int {
 	var out [][2]int
@@ -324,25 +403,32 @@ func (email) Find(b []byte) [][2]int {
 // not two or more letters.
 func domainEnd(d []byte) int {
 	d = bytes.TrimRight(d, ".-")
-	labels := bytes.Split(d, []byte("."))
-	if len(labels) < 2 {
-		return -1
-	}
-	for _, l := range labels {
+	labels := 0
+	for start := 0; ; {
+		k := bytes.IndexByte(d[start:], '.')
+		if k < 0 {
+			k = len(d)
+		} else {
+			k += start
+		}
+		l := d[start:k]
 		if len(l) == 0 || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
 			return -1
 		}
-	}
-	tld := labels[len(labels)-1]
-	if len(tld) < 2 {
-		return -1
-	}
-	for _, c := range tld {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return -1
+		labels++
+		if k == len(d) {
+			if labels < 2 || len(l) < 2 {
+				return -1
+			}
+			for _, c := range l { // the top-level label
+				if !isAlpha(c) {
+					return -1
+				}
+			}
+			return len(d)
 		}
+		start = k + 1
 	}
-	return len(d)
 }
 
 // Card finds payment card numbers: 13 to 19 digits, optionally in groups
@@ -361,13 +447,21 @@ func (card) MaxLen() int  { return 19 + 18 + 2 }
 
 func (card) Find(b []byte) [][2]int {
 	var out [][2]int
+	// The groups of the run being read: one backing array for the whole
+	// call (runs of more than len(gbuf) groups are rare: "1 2 3 4 ...").
+	var gbuf [24][2]int
+	groups := gbuf[:0]
 	for i := 0; i < len(b); {
-		if !isDigit(b[i]) || isAlnum(at(b, i-1)) || at(b, i-1) == '.' && isDigit(at(b, i-2)) {
+		if !isDigit(b[i]) {
+			i++
+			continue
+		}
+		if i > 0 && (isAlnum(b[i-1]) || b[i-1] == '.' && isDigit(at(b, i-2))) {
 			i++
 			continue
 		}
 		// A run of digit groups, each separated by one space or dash.
-		var groups [][2]int
+		groups = groups[:0]
 		j := i
 		for {
 			s := j
@@ -381,22 +475,21 @@ func (card) Find(b []byte) [][2]int {
 			}
 			break
 		}
-		end := groups[len(groups)-1][1]
+		end := j
 		if isAlpha(at(b, end)) || at(b, end) == '.' && isDigit(at(b, end+1)) {
 			// "4111111111111111abc" or "...1111.5": a token, not a card
 			// (its leading groups may still be one).
 			groups = groups[:len(groups)-1]
 		}
-		out = append(out, cardsIn(b, groups)...)
+		out = cardsIn(out, b, groups)
 		i = end + 1
 	}
 	return out
 }
 
-// cardsIn finds cards among consecutive groups of a run, leftmost first,
-// longest first: "Order 12 4111 1111 1111 1111" holds one.
-func cardsIn(b []byte, groups [][2]int) [][2]int {
-	var out [][2]int
+// cardsIn appends to out the cards among consecutive groups of a run,
+// leftmost first, longest first: "Order 12 4111 1111 1111 1111" holds one.
+func cardsIn(out [][2]int, b []byte, groups [][2]int) [][2]int {
 	for g := 0; g < len(groups); {
 		found := -1
 		n := 0
@@ -416,14 +509,21 @@ func cardsIn(b []byte, groups [][2]int) [][2]int {
 	return out
 }
 
+// validCard says whether the digits of s (13 to 19 of them, with any
+// separators) are a card number: issuer prefix and length, Luhn.
 func validCard(s []byte) bool {
-	d := make([]byte, 0, 19)
+	var d [19]byte
+	n := 0
 	for _, c := range s {
 		if isDigit(c) {
-			d = append(d, c-'0')
+			if n == len(d) {
+				return false // more than 19 digits: no issuer has them
+			}
+			d[n] = c - '0'
+			n++
 		}
 	}
-	return cardPrefix(d) && luhn(d)
+	return n > 0 && cardPrefix(d[:n]) && luhn(d[:n])
 }
 
 func luhn(d []byte) bool {
@@ -441,30 +541,30 @@ func luhn(d []byte) bool {
 	return sum%10 == 0
 }
 
-// cardPrefix checks the issuer prefix and length of the digits d.
+// cardPrefix checks the issuer prefix and length of the digits d (at
+// least 4 of them).
 func cardPrefix(d []byte) bool {
 	n := len(d)
-	p := func(k int) int { // the first k digits as a number
-		v := 0
-		for _, x := range d[:k] {
-			v = v*10 + int(x)
-		}
-		return v
+	if n < 4 {
+		return false
 	}
+	p2 := int(d[0])*10 + int(d[1]) // the first 2, 3, 4 digits as numbers
+	p3 := p2*10 + int(d[2])
+	p4 := p3*10 + int(d[3])
 	switch {
 	case d[0] == 4: // Visa
 		return n == 13 || n == 16 || n == 19
-	case p(2) == 34 || p(2) == 37: // American Express
+	case p2 == 34 || p2 == 37: // American Express
 		return n == 15
-	case p(2) >= 51 && p(2) <= 55, p(4) >= 2221 && p(4) <= 2720: // Mastercard
+	case p2 >= 51 && p2 <= 55, p4 >= 2221 && p4 <= 2720: // Mastercard
 		return n == 16
-	case p(2) == 36, p(2) == 38, p(2) == 39, p(3) >= 300 && p(3) <= 305: // Diners
+	case p2 == 36, p2 == 38, p2 == 39, p3 >= 300 && p3 <= 305: // Diners
 		return n >= 14 && n <= 19
-	case p(4) >= 3528 && p(4) <= 3589: // JCB
+	case p4 >= 3528 && p4 <= 3589: // JCB
 		return n >= 16 && n <= 19
-	case p(4) == 6011, p(2) == 65, p(3) >= 644 && p(3) <= 649, p(2) == 62: // Discover, UnionPay
+	case p4 == 6011, p2 == 65, p3 >= 644 && p3 <= 649, p2 == 62: // Discover, UnionPay
 		return n >= 16 && n <= 19
-	case p(2) == 50, p(2) >= 56 && p(2) <= 69: // Maestro
+	case p2 == 50, p2 >= 56 && p2 <= 69: // Maestro
 		return n >= 13 && n <= 19
 	}
 	return false
@@ -652,7 +752,51 @@ func at(b []byte, i int) byte {
 }
 
 func isDigit(c byte) bool  { return c >= '0' && c <= '9' }
-func isAlpha(c byte) bool  { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
-func isAlnum(c byte) bool  { return isDigit(c) || isAlpha(c) }
-func isB64(c byte) bool    { return isAlnum(c) || c == '+' || c == '/' }
-func isB64URL(c byte) bool { return isAlnum(c) || c == '-' || c == '_' }
+func isAlpha(c byte) bool  { return charClass[c]&clAlpha != 0 }
+func isAlnum(c byte) bool  { return charClass[c]&(clDigit|clAlpha) != 0 }
+func isB64(c byte) bool    { return charClass[c]&clB64 != 0 }
+func isB64URL(c byte) bool { return charClass[c]&clB64URL != 0 }
+
+// Character classes of the detectors, looked up in one table: the scans
+// through text that holds nothing to mask go a byte at a time.
+const (
+	clDigit  = 1 << iota // 0-9
+	clAlpha              // A-Z a-z
+	clB64                // base64: letters, digits, + /
+	clB64URL             // base64url: letters, digits, - _
+	clLocal              // an e-mail's local part: letters, digits, . _ % + -
+	clDomain             // an e-mail's domain: letters, digits, . -
+)
+
+var charClass = func() (t [256]uint8) {
+	for c := range 256 {
+		var k uint8
+		switch {
+		case c >= '0' && c <= '9':
+			k = clDigit
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			k = clAlpha
+		}
+		if k != 0 {
+			k |= clB64 | clB64URL | clLocal | clDomain
+		}
+		switch c {
+		case '+', '/':
+			k |= clB64
+		}
+		switch c {
+		case '-', '_':
+			k |= clB64URL
+		}
+		switch c {
+		case '.', '_', '%', '+', '-':
+			k |= clLocal
+		}
+		switch c {
+		case '.', '-':
+			k |= clDomain
+		}
+		t[c] = k
+	}
+	return t
+}()

@@ -534,3 +534,27 @@ func TestDetectorsMatchReference(t *testing.T) {
 		refCheck(t, refRecipe(r))
 	}
 }
+
+// The character class table agrees with the reference's comparisons.
+func TestCharClasses(t *testing.T) {
+	for i := range 256 {
+		c := byte(i)
+		for _, k := range []struct {
+			name     string
+			got, ref bool
+		}{
+			{"digit", isDigit(c), refIsDigit(c)},
+			{"alpha", isAlpha(c), refIsAlpha(c)},
+			{"alnum", isAlnum(c), refIsAlnum(c)},
+			{"b64", isB64(c), refIsB64(c)},
+			{"b64url", isB64URL(c), refIsB64URL(c)},
+			{"local", isLocal(c), refIsLocal(c)},
+			{"domain", isDomain(c), refIsDomain(c)},
+			{"pem", isPEMBody(c), refIsPEMBody(c)},
+		} {
+			if k.got != k.ref {
+				t.Errorf("%s(%q) = %v, reference %v", k.name, c, k.got, k.ref)
+			}
+		}
+	}
+}

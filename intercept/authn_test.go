@@ -65,7 +65,15 @@ func (u *verifyingUpstream) requests() []seenRequest {
 	return append([]seenRequest(nil), u.seen...)
 }
 
-func newAuthnLab(t *testing.T, opts ...func(*Options)) (*lab, *verifyingUpstream, identity.Credentials) {
+func newAuthnLab(t testing.TB, opts ...func(*Options)) (*lab, *verifyingUpstream, identity.Credentials) {
+	t.Helper()
+	up := &verifyingUpstream{}
+	l, creds := newAuthnLabWith(t, up, opts...)
+	return l, up, creds
+}
+
+// newAuthnLabWith is newAuthnLab in front of an upstream of the caller's.
+func newAuthnLabWith(t testing.TB, up http.Handler, opts ...func(*Options)) (*lab, identity.Credentials) {
 	t.Helper()
 	ring, err := identity.LoadOrCreateKeyRing(t.TempDir())
 	if err != nil {
@@ -88,16 +96,15 @@ func newAuthnLab(t *testing.T, opts ...func(*Options)) (*lab, *verifyingUpstream
 		SpoolMax: 1 << 20,
 		SpoolDir: t.TempDir(),
 	}
-	up := &verifyingUpstream{}
 	l := newLabWith(t, []string{"s3.amazonaws.com", "sts.amazonaws.com", "dynamodb.us-east-1.amazonaws.com", "secretsmanager.us-east-1.amazonaws.com", "kms.us-east-1.amazonaws.com"}, nil, authn, up, opts...)
 	creds, err := sessions.Issue(identity.Identity{Source: "oidc", Issuer: "https://idp.example", Subject: "agent-1", Groups: []string{"agents"}}, time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return l, up, creds
+	return l, creds
 }
 
-func sign(t *testing.T, r *http.Request, c identity.Credentials, secret, service, payloadHash string) {
+func sign(t testing.TB, r *http.Request, c identity.Credentials, secret, service, payloadHash string) {
 	t.Helper()
 	if secret == "" {
 		secret = c.SecretAccessKey

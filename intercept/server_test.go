@@ -28,13 +28,13 @@ type lab struct {
 	logs      *logBuffer
 }
 
-func newLab(t *testing.T, upstreamNames []string, mutate func(*Config)) *lab {
+func newLab(t testing.TB, upstreamNames []string, mutate func(*Config)) *lab {
 	return newLabWith(t, upstreamNames, mutate, nil, nil)
 }
 
 // newLabWith also takes the gateway's Authn and the upstream's handler
 // (nil: one that echoes what it received).
-func newLabWith(t *testing.T, upstreamNames []string, mutate func(*Config), authn *Authn, upstream http.Handler, opts ...func(*Options)) *lab {
+func newLabWith(t testing.TB, upstreamNames []string, mutate func(*Config), authn *Authn, upstream http.Handler, opts ...func(*Options)) *lab {
 	t.Helper()
 	l := &lab{agentCA: newTestCA(t, "gatehouse-test"), logs: &logBuffer{}}
 	public := newTestCA(t, "public-test")
@@ -75,7 +75,7 @@ func newLabWith(t *testing.T, upstreamNames []string, mutate func(*Config), auth
 
 // dialTransparent plays the TPROXY path: a TCP conn whose original
 // destination is the upstream, handed to the gateway like an accepted one.
-func (l *lab) dialTransparent(t *testing.T) net.Conn {
+func (l *lab) dialTransparent(t testing.TB) net.Conn {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -106,7 +106,7 @@ func (l *lab) waitLog(want string) string {
 	return l.logs.String()
 }
 
-func (l *lab) client(t *testing.T, sni string) *http.Client {
+func (l *lab) client(t testing.TB, sni string) *http.Client {
 	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			tc := tls.Client(l.dialTransparent(t), &tls.Config{ServerName: sni, RootCAs: l.agentCA.pool})

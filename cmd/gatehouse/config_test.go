@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func writeFile(t *testing.T, body string) string {
@@ -46,6 +50,8 @@ intercept:
 		{"issuer over plain http", "identity:\n  issuers:\n    - url: http://idp.example\n      audiences: [sts.amazonaws.com]\n", "identity.issuers"},
 		{"role that is not a role", "upstream_credentials:\n  roles:\n    - arn: arn:aws:iam::1:user/x\n      groups: [a]\n", "not a role ARN"},
 		{"address rule without identity", "identity:\n  addresses:\n    - cidr: 10.0.0.0/24\n", "identity.addresses[0]"},
+		{"recorder disabled", "recorder: {disabled: true}\n", ""},
+		{"recorder disabled with an export", "recorder:\n  disabled: true\n  export: {bucket: audit}\n", "nothing to export"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -170,5 +176,45 @@ func TestMaskKeyCreatedPrivateAndKept(t *testing.T) {
 	os.Chmod(path, 0o640)
 	if _, err := loadOrCreateMaskKey(path); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Fatalf("a key others can read: %v", err)
+	}
+}
+
+// recorder.disabled: serve runs and forwards with no record store (make
+// bench's gatehouse-passthrough), and says so in its log.
+func TestServeWithRecorderDisabledOpensNoStore(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeFile(t, "data_dir: "+dir+"\nintercept:\n  proxy: {listen: '127.0.0.1:0'}\n"+
+		"identity: {pass_through_credentials: true}\nrecorder: {disabled: true}\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		root := newRootCmd()
+		root.SetArgs([]string{"serve", "-c", cfg})
+		done <- root.ExecuteContext(ctx)
+	}()
+	// The admin socket comes after the recorder would have been opened.
+	sock := filepath.Join(dir, "admin.sock")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve returned before it served: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("serve did not open its admin socket")
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	for _, f := range []string{"records", "recorder.key"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: %v; want no record store with recorder.disabled", f, err)
+		}
 	}
 }

@@ -20,7 +20,10 @@ import (
 // RecorderConfig is the recorder section: where every call's record is
 // kept, for how long, and how much of each body.
 type RecorderConfig struct {
-	Dir string `yaml:"dir"` // default data_dir/records
+	// Disabled turns recording off: calls are forwarded with no record.
+	// For measuring interception alone (make bench), never for agents.
+	Disabled bool   `yaml:"disabled"`
+	Dir      string `yaml:"dir"` // default data_dir/records
 	// Retention expires records after this age; 0 keeps them forever.
 	// Expired records show up in `audit verify` as missing: export them
 	// first (export.s3).
@@ -70,6 +73,9 @@ func (r RecorderConfig) validate() error {
 	}
 	if r.MinFree < 0 {
 		errs = append(errs, fmt.Errorf("recorder.min_free: %d is negative", r.MinFree))
+	}
+	if r.Disabled && r.Export.Bucket != "" {
+		errs = append(errs, errors.New("recorder.export.bucket: nothing to export when recorder.disabled is true"))
 	}
 	if e := r.Export; e.Bucket != "" {
 		if e.ObjectLockDays < 0 {

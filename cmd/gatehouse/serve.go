@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/ca"
 	"github.com/gatehouse/gatehouse/intercept"
+	"github.com/gatehouse/gatehouse/recorder"
 )
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -71,17 +72,25 @@ the CA is created in the data dir on first run, the explicit proxy listens on
 			if err != nil {
 				return err
 			}
-			records, err := buildRecorder(cmd.Context(), cfg, log)
-			if err != nil {
-				return err
-			}
-			defer func() {
-				if err := records.Close(); err != nil {
-					log.Error("closing the recorder", "err", err)
+			// The chain records through an interface: a nil store must
+			// reach it as a nil interface, which it reads as no recorder.
+			var records *recorder.Store
+			var chainRecords intercept.Recorder
+			if cfg.Recorder.Disabled {
+				log.Warn("recorder.disabled is on: calls are forwarded and not recorded")
+			} else {
+				if records, err = buildRecorder(cmd.Context(), cfg, log); err != nil {
+					return err
 				}
-			}()
-			if err := runS3Export(cmd.Context(), cfg, records, log); err != nil {
-				return err
+				chainRecords = records
+				defer func() {
+					if err := records.Close(); err != nil {
+						log.Error("closing the recorder", "err", err)
+					}
+				}()
+				if err := runS3Export(cmd.Context(), cfg, records, log); err != nil {
+					return err
+				}
 			}
 			approvals, err := buildApprovals(cmd.Context(), cfg, authn, records, log)
 			if err != nil {
@@ -91,7 +100,7 @@ the CA is created in the data dir on first run, the explicit proxy listens on
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 			srv, err := intercept.New(intercept.Options{
 				Config: cfg.Intercept, Certs: certs, Logger: log, Authn: authn, Policy: decider, Approvals: approvals,
-				Recorder: records, BodyCap: cfg.Recorder.BodyCap, Metrics: reg,
+				Recorder: chainRecords, BodyCap: cfg.Recorder.BodyCap, Metrics: reg,
 			})
 			if err != nil {
 				return err

@@ -2,7 +2,7 @@
 // prints tables of absolute figures and ratios to direct, writes
 // BENCHMARKS.md, and tears the lab down.
 //
-// Workloads (-workloads, comma-separated; default all four):
+// Workloads (-workloads, comma-separated; default all):
 //
 //   - small: small DynamoDB-shaped calls from gh-agent to an HTTPS upstream
 //     in gh-aws, direct and through Gatehouse (transparent capture). Direct
@@ -20,6 +20,15 @@
 //     (octet-stream) and with the built-in profile; Gatehouse's RSS
 //     sampled while the body streams, the masked body checked against the
 //     generator's, and a CPU profile of Gatehouse masking (mask.go).
+//   - idle: -idle-conns (10,000) TLS connections from gh-agent through
+//     Gatehouse, one signed call on each, then left open and idle;
+//     Gatehouse's RSS with all open and 10 s later, its heap profile, and
+//     the same connections direct (idle.go).
+//   - held: -held-calls (1,000) signed calls held for approval at once by
+//     a rule the bench adds to the lab policy, with Gatehouse restarted
+//     with a longer approvals.hold; Gatehouse's RSS while they are held,
+//     the time an approver takes to approve each through the admin API,
+//     and the time until all complete (held.go).
 //   - records: the recorder alone, without the lab: durable records/s from
 //     concurrent callers with fsync on, and indexed search latency over a
 //     store of 1M synthetic records (records.go). It runs before the lab
@@ -67,13 +76,23 @@ import (
 const benchHost = "dynamodb.us-east-1.amazonaws.com"
 
 func main() {
+	if addr := os.Getenv(upstreamEnv); addr != "" {
+		// The idle workload's direct upstream, in a process of its own.
+		if err := serveUpstream(addr); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	out := flag.String("out", "BENCHMARKS.md", "write the results here (empty: stdout only)")
-	workloads := flag.String("workloads", "small,large,mask,records", "workloads to run, comma-separated: small, large, mask, records")
+	workloads := flag.String("workloads", "small,large,mask,idle,held,records", "workloads to run, comma-separated: small, large, mask, idle, held, records")
 	dur := flag.Duration("duration", 5*time.Second, "small: measurement time per run")
 	conc := flag.String("clients", "1,16", "small: concurrent clients per run, comma-separated")
 	size := flag.Int64("size", 1<<30, "large: object size in bytes")
 	reps := flag.Int("reps", 3, "large and mask: transfers per upload mode and target (the table gives the median)")
 	maskSize := flag.Int64("mask-size", 1<<30, "mask: text object size in bytes")
+	ih := idleHeld{}
+	flag.IntVar(&ih.conns, "idle-conns", 10_000, "idle: agent connections held open")
+	flag.IntVar(&ih.calls, "held-calls", 1_000, "held: calls held for approval at once")
 	rc := recordsConfig{}
 	flag.DurationVar(&rc.dur, "records-duration", 5*time.Second, "records: measurement time per writer count")
 	writers := flag.String("records-writers", "1,16,64", "records: concurrent writers per durable run, comma-separated")
@@ -98,8 +117,8 @@ func main() {
 	wl := map[string]bool{}
 	for _, w := range strings.Split(*workloads, ",") {
 		w = strings.TrimSpace(w)
-		if w != "small" && w != "large" && w != "mask" && w != "records" {
-			log.Fatalf("-workloads: unknown workload %q (small, large, mask, records)", w)
+		if !slices.Contains([]string{"small", "large", "mask", "idle", "held", "records"}, w) {
+			log.Fatalf("-workloads: unknown workload %q (small, large, mask, idle, held, records)", w)
 		}
 		wl[w] = true
 	}
@@ -109,12 +128,18 @@ func main() {
 	if rc.n < 1 || rc.runs < 1 || rc.dur <= 0 {
 		log.Fatalf("-records-n %d, -records-runs %d, -records-duration %s: all must be positive", rc.n, rc.runs, rc.dur)
 	}
-	if err := run(*out, wl, *dur, levels, *size, *maskSize, *reps, rc); err != nil {
+	if ih.conns < 1 || ih.calls < 1 {
+		log.Fatalf("-idle-conns %d, -held-calls %d: both must be positive", ih.conns, ih.calls)
+	}
+	if err := run(*out, wl, *dur, levels, *size, *maskSize, *reps, rc, ih); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(outFile string, workloads map[string]bool, dur time.Duration, levels []int, size, maskSize int64, reps int, rc recordsConfig) error {
+// idleHeld sizes the idle and held workloads.
+type idleHeld struct{ conns, calls int }
+
+func run(outFile string, workloads map[string]bool, dur time.Duration, levels []int, size, maskSize int64, reps int, rc recordsConfig, ih idleHeld) error {
 	root, err := os.Getwd()
 	if err != nil {
 		return err
@@ -136,7 +161,7 @@ func run(outFile string, workloads map[string]bool, dur time.Duration, levels []
 	if records != "" {
 		sections["records"] = records
 	}
-	if !workloads["small"] && !workloads["large"] && !workloads["mask"] {
+	if !workloads["small"] && !workloads["large"] && !workloads["mask"] && !workloads["idle"] && !workloads["held"] {
 		if outFile == "" {
 			return nil
 		}
@@ -161,7 +186,7 @@ func run(outFile string, workloads map[string]bool, dur time.Duration, levels []
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() { <-sig; lab.Script(root, "down.sh"); os.Exit(1) }()
 
-	var small, large, masked string
+	var small, large, masked, idleOut, heldOut string
 	if workloads["small"] {
 		t0 := time.Now()
 		if small, err = runSmall(root, dur, levels); err != nil {
@@ -186,6 +211,24 @@ func run(outFile string, workloads map[string]bool, dur time.Duration, levels []
 		fmt.Print("\n" + masked)
 		fmt.Fprintf(os.Stderr, "bench: mask workload took %s\n", time.Since(t0).Round(time.Second))
 	}
+	if workloads["idle"] {
+		t0 := time.Now()
+		if idleOut, err = runIdle(context.Background(), root, ih.conns); err != nil {
+			return err
+		}
+		fmt.Print("\n" + idleOut)
+		fmt.Fprintf(os.Stderr, "bench: idle workload took %s\n", time.Since(t0).Round(time.Second))
+	}
+	// Last: it restarts Gatehouse (with a longer hold, then the lab's
+	// config again).
+	if workloads["held"] {
+		t0 := time.Now()
+		if heldOut, err = runHeld(context.Background(), root, ih.calls); err != nil {
+			return err
+		}
+		fmt.Print("\n" + heldOut)
+		fmt.Fprintf(os.Stderr, "bench: held workload took %s\n", time.Since(t0).Round(time.Second))
+	}
 	other := others()
 	took := time.Since(start).Round(time.Second)
 	fmt.Fprintf(os.Stderr, "bench: %s with the lab up; %.2f cores busy before it; other processes used %.1f CPU-seconds during it\n", took, idle, other)
@@ -194,6 +237,12 @@ func run(outFile string, workloads map[string]bool, dur time.Duration, levels []
 	}
 	if masked != "" {
 		sections["mask"] = masked
+	}
+	if idleOut != "" {
+		sections["idle"] = idleOut
+	}
+	if heldOut != "" {
+		sections["held"] = heldOut
 	}
 	// The opening paragraph describes the run of the small and large
 	// workloads; without them it stays as it is.
@@ -211,7 +260,7 @@ func run(outFile string, workloads map[string]bool, dur time.Duration, levels []
 }
 
 // sectionOrder is the order of the workloads' sections in BENCHMARKS.md.
-var sectionOrder = []string{"small", "large", "mask", "records"}
+var sectionOrder = []string{"small", "large", "mask", "idle", "held", "records"}
 
 // sectionKey names the workload whose section a heading of BENCHMARKS.md
 // opens, "" for a section the bench does not write.
@@ -223,6 +272,10 @@ func sectionKey(heading string) string {
 		return "large"
 	case strings.HasPrefix(heading, maskSection):
 		return "mask"
+	case strings.HasPrefix(heading, idleSection):
+		return "idle"
+	case strings.HasPrefix(heading, heldSection):
+		return "held"
 	case heading == recordsSection:
 		return "records"
 	}
@@ -603,5 +656,5 @@ process's own memory is not Gatehouse's and is not reported.
 
 // notMeasured closes BENCHMARKS.md.
 const notMeasured = `Not measured yet (issue [6/6]): peers (squid, mitmproxy, goproxy-bare), new
-connections per second, idle connections, held calls.
+connections per second.
 `

@@ -5,6 +5,11 @@ pidfile=$OUT/gatehouse.pid
 case "${1:-}" in
 start)
   log "gatehouse serve in $NS_GW"
+  # One descriptor per agent connection and one per upstream connection:
+  # make bench's idle workload holds 10,000 agent connections open. Where
+  # the hard limit cannot be raised (no CAP_SYS_RESOURCE, as in some
+  # containers), up to it.
+  ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
   # GATEHOUSE_SERVE_ARGS: extra flags, e.g. --pprof 127.0.0.1:6060 for profiling.
   # GATEHOUSE_CONFIG: another config file (default out/gatehouse.yaml).
   # Gatehouse's own upstream credentials are MinIO's root keys, given to

@@ -14,7 +14,7 @@ build:
 	$(GO) build -o $(BIN)/gatehouse ./cmd/gatehouse
 
 prereqs:
-	$(LAB)/prereqs.sh
+	$(LAB)/prereqs.sh $(PREREQS_FLAGS)
 
 vet:
 	$(GO) vet ./...
@@ -44,6 +44,8 @@ fuzz:
 	  recorder:FuzzMatch recorder:FuzzParseQuery recorder:FuzzRecordJSON recorder/export:FuzzPCAPNGStream; do \
 	  echo "== $$t"; $(GO) test ./$${t%%:*}/ -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s; done
 
+# The peers (squid, mitmproxy) are installed for the bench only.
+bench: PREREQS_FLAGS = --bench
 bench: prereqs build
 	$(GO) run ./bench -out BENCHMARKS.md
 

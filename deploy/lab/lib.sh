@@ -60,8 +60,13 @@ AWS_HOSTS="s3.amazonaws.com s3.$LAB_REGION.amazonaws.com sts.amazonaws.com sts.$
 iam.amazonaws.com $(for b in $LAB_VHOST_BUCKETS; do echo $b.s3.amazonaws.com $b.s3.$LAB_REGION.amazonaws.com; done)"
 # Resolved to SERVICES_IP; deploy/lab/lab.go names them too (HostAddr).
 SERVICES_HOSTS="dynamodb.$LAB_REGION.amazonaws.com secretsmanager.$LAB_REGION.amazonaws.com ssm.$LAB_REGION.amazonaws.com"
-# Resolved to AWS_IP2, where tests run upstreams of their own.
-TEST_HOSTS="impostor.amazonaws.com"
+# Resolved to AWS_IP2, where tests run upstreams of their own; make
+# bench's small calls go to BENCH_HOST there (lab.go names it too), so
+# that proxies that resolve the name they are asked for (squid,
+# mitmproxy, goproxy, Gatehouse's explicit proxy) reach the bench's
+# upstream, not the lab's DynamoDB.
+BENCH_HOST=dynamodb.us-west-2.amazonaws.com
+TEST_HOSTS="impostor.amazonaws.com $BENCH_HOST"
 
 log() { printf '[lab] %s\n' "$*" >&2; }
 die() { printf '[lab] error: %s\n' "$*" >&2; exit 1; }

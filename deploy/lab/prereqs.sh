@@ -2,8 +2,15 @@
 # Installs what the lab, the e2e tests and the demo need on a fresh machine
 # (Debian 12, root): Debian packages, MinIO built with `go install` into a
 # cache dir, and the JS SDK and dynalite from their lockfiles. Skips
-# whatever is present.
+# whatever is present. With --bench (make bench), also the peers the
+# benchmark compares Gatehouse with: squid with ssl-bump and mitmproxy.
 source "$(dirname "$0")/lib.sh"
+bench=false
+case "${1:-}" in
+--bench) bench=true;;
+"") ;;
+*) die "usage: prereqs.sh [--bench]";;
+esac
 
 pkgs=()
 [ -x /usr/bin/aws ] || pkgs+=(awscli)
@@ -12,6 +19,12 @@ command -v openssl >/dev/null || pkgs+=(openssl)
 command -v curl >/dev/null || pkgs+=(curl)
 command -v nft >/dev/null || pkgs+=(nftables) # for humans debugging; Gatehouse itself uses netlink
 command -v tshark >/dev/null || pkgs+=(tshark)  # reads recorder/export's pcapng in its tests
+if $bench; then
+  # squid-openssl, not squid: only it has ssl-bump and security_file_certgen.
+  # Neither is started by its package here (no systemd): the bench runs them.
+  [ -x /usr/lib/squid/security_file_certgen ] || pkgs+=(squid-openssl)
+  command -v mitmdump >/dev/null || pkgs+=(mitmproxy)
+fi
 if [ ${#pkgs[@]} -gt 0 ]; then
   log "apt-get install ${pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -3,8 +3,10 @@ package mask
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math/bits"
 	"regexp"
 	"slices"
 	"sort"
@@ -200,23 +202,24 @@ const privateKeyMax = 16 << 10 // an RSA-8192 key is about 6.5 KiB of PEM
 func (privateKey) Name() string { return DetPrivateKey }
 func (privateKey) MaxLen() int  { return privateKeyMax }
 
-var (
-	pemBegin = regexp.MustCompile(`-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----`)
-	pemEnd   = regexp.MustCompile(`-----END ([A-Z0-9]+ )*PRIVATE KEY-----`)
-)
+// The BEGIN and END lines are what the leftmost-first regexps
+//
+//	-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----
+//	-----END ([A-Z0-9]+ )*PRIVATE KEY-----
+//
+// find; pemLine reads them by hand.
 
 func (privateKey) Find(b []byte) [][2]int {
 	var out [][2]int
 	for i := 0; i < len(b); {
-		loc := pemBegin.FindIndex(b[i:])
-		if loc == nil {
+		start, bodyAt := pemLine(b, i, "BEGIN ")
+		if start < 0 {
 			break
 		}
-		start, bodyAt := i+loc[0], i+loc[1]
 		limit := min(len(b), start+privateKeyMax)
 		end := bodyAt
-		if e := pemEnd.FindIndex(b[bodyAt:limit]); e != nil {
-			end = bodyAt + e[1]
+		if _, e := pemLine(b[:limit], bodyAt, "END "); e >= 0 {
+			end = e
 		} else {
 			for end < limit && isPEMBody(b[end]) {
 				end++
@@ -226,6 +229,39 @@ func (privateKey) Find(b []byte) [][2]int {
 		i = end
 	}
 	return out
+}
+
+// pemLine finds the first "-----" kw ([A-Z0-9]+ )* "PRIVATE KEY-----"
+// in b[from:], kw "BEGIN " or "END ", and returns its range, or -1, -1.
+// It looks for kw, rarer in text than the dashes. The labels between kw
+// and PRIVATE are words that each end at a space, so there is one way to
+// read them, and no other line starts inside them (no dashes there).
+func pemLine(b []byte, from int, kw string) (int, int) {
+	const tail = "PRIVATE KEY-----"
+	for k := from + 5; k < len(b); k++ {
+		j := bytes.Index(b[k:], []byte(kw))
+		if j < 0 {
+			break
+		}
+		k += j // b[k:] starts with kw, at least 5 bytes into b[from:]
+		if string(b[k-5:k]) != "-----" {
+			continue
+		}
+		for q := k + len(kw); ; {
+			if bytes.HasPrefix(b[q:], []byte(tail)) {
+				return k - 5, q + len(tail)
+			}
+			w := q
+			for w < len(b) && (b[w] >= 'A' && b[w] <= 'Z' || isDigit(b[w])) {
+				w++
+			}
+			if w == q || w == len(b) || b[w] != ' ' {
+				break
+			}
+			q = w + 1
+		}
+	}
+	return -1, -1
 }
 
 func isPEMBody(c byte) bool {
@@ -254,26 +290,11 @@ func (jwt) MaxLen() int  { return jwtMax }
 // start a match at every 'e' of a text.
 func (jwt) Find(b []byte) [][2]int {
 	var out [][2]int
-	// The next "ey" and "ew" at or after pos (-1: none left).
-	ey, ew := indexFrom(b, 0, "ey"), indexFrom(b, 0, "ew")
-	for pos := 0; ; {
-		if ey >= 0 && ey < pos {
-			ey = indexFrom(b, pos, "ey")
-		}
-		if ew >= 0 && ew < pos {
-			ew = indexFrom(b, pos, "ew")
-		}
-		s := ey
-		if s < 0 || ew >= 0 && ew < s {
-			s = ew
-		}
+	c := jwtCandidates{b: b}
+	for {
+		s, e := c.next()
 		if s < 0 {
 			return out
-		}
-		e, ok := jwtCandidateAt(b, s)
-		pos = e
-		if !ok {
-			continue
 		}
 		if isB64URL(at(b, s-1)) || isB64URL(at(b, e)) || at(b, e) == '.' {
 			continue
@@ -286,13 +307,53 @@ func (jwt) Find(b []byte) [][2]int {
 	}
 }
 
-// indexFrom is the index of sep in b at or after from, or -1.
-func indexFrom(b []byte, from int, sep string) int {
-	if from > len(b) {
-		return -1
+// jwtCandidates yields the candidates in b, in order: the matches of
+// the candidate expression's FindAllIndex.
+type jwtCandidates struct {
+	b       []byte
+	pos     int // where the next match is looked for
+	ey, ew  int // the next "ey" and "ew" at or after pos; -1: none
+	started bool
+}
+
+// next returns the next candidate's range, or -1, -1.
+func (c *jwtCandidates) next() (int, int) {
+	if !c.started {
+		c.ey, c.ew, c.started = indexEFrom(c.b, 0, 'y'), indexEFrom(c.b, 0, 'w'), true
 	}
-	if j := bytes.Index(b[from:], []byte(sep)); j >= 0 {
-		return from + j
+	for {
+		if c.ey >= 0 && c.ey < c.pos {
+			c.ey = indexEFrom(c.b, c.pos, 'y')
+		}
+		if c.ew >= 0 && c.ew < c.pos {
+			c.ew = indexEFrom(c.b, c.pos, 'w')
+		}
+		s := c.ey
+		if s < 0 || c.ew >= 0 && c.ew < s {
+			s = c.ew
+		}
+		if s < 0 {
+			return -1, -1
+		}
+		e, ok := jwtCandidateAt(c.b, s)
+		c.pos = e
+		if ok {
+			return s, e
+		}
+	}
+}
+
+// indexEFrom is the index of the first "e" followed by c in b at or
+// after from, or -1. It looks for c, rarer in text than 'e'.
+func indexEFrom(b []byte, from int, c byte) int {
+	for k := from + 1; k < len(b); k++ {
+		j := bytes.IndexByte(b[k:], c)
+		if j < 0 {
+			return -1
+		}
+		if k += j; b[k-1] == 'e' {
+			return k - 1
+		}
 	}
 	return -1
 }
@@ -451,24 +512,27 @@ func (card) Find(b []byte) [][2]int {
 	// call (runs of more than len(gbuf) groups are rare: "1 2 3 4 ...").
 	var gbuf [24][2]int
 	groups := gbuf[:0]
-	for i := 0; i < len(b); {
-		if !isDigit(b[i]) {
-			i++
-			continue
+	for i := 0; ; {
+		i = nextDigit(b, i)
+		if i == len(b) {
+			return out
 		}
 		if i > 0 && (isAlnum(b[i-1]) || b[i-1] == '.' && isDigit(at(b, i-2))) {
-			i++
+			// Inside a word or a decimal fraction, as is every digit
+			// that follows this one.
+			for i++; i < len(b) && isDigit(b[i]); i++ {
+			}
 			continue
 		}
-		// A run of digit groups, each separated by one space or dash.
-		groups = groups[:0]
-		j := i
+		// A run of digit groups, each separated by one space or dash. Most
+		// are too short to hold a card: count its digits first.
+		n, j := 0, i // digits in the run, its end
 		for {
 			s := j
 			for j < len(b) && isDigit(b[j]) {
 				j++
 			}
-			groups = append(groups, [2]int{s, j})
+			n += j - s
 			if j+1 < len(b) && (b[j] == ' ' || b[j] == '-') && isDigit(b[j+1]) {
 				j++
 				continue
@@ -476,15 +540,63 @@ func (card) Find(b []byte) [][2]int {
 			break
 		}
 		end := j
-		if isAlpha(at(b, end)) || at(b, end) == '.' && isDigit(at(b, end+1)) {
-			// "4111111111111111abc" or "...1111.5": a token, not a card
-			// (its leading groups may still be one).
-			groups = groups[:len(groups)-1]
+		if n >= 13 {
+			groups = groups[:0]
+			for j := i; j < end; {
+				s := j
+				for j < end && isDigit(b[j]) {
+					j++
+				}
+				groups = append(groups, [2]int{s, j})
+				j++ // the separator
+			}
+			if isAlpha(at(b, end)) || at(b, end) == '.' && isDigit(at(b, end+1)) {
+				// "4111111111111111abc" or "...1111.5": a token, not a card
+				// (its leading groups may still be one).
+				groups = groups[:len(groups)-1]
+			}
+			out = cardsIn(out, b, groups)
 		}
-		out = cardsIn(out, b, groups)
-		i = end + 1
+		i = min(end+1, len(b))
 	}
-	return out
+}
+
+// nextDigit returns the index of the first ASCII digit of b at or after
+// i, or len(b); eight bytes at a time.
+func nextDigit(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		if m := digitBytes(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for i < len(b) && !isDigit(b[i]) {
+		i++
+	}
+	return i
+}
+
+// skipDigits returns the index of the first byte of b at or after j
+// that is not an ASCII digit, or len(b).
+func skipDigits(b []byte, j int) int {
+	for ; j+8 <= len(b); j += 8 {
+		if m := ^digitBytes(binary.LittleEndian.Uint64(b[j:])) & 0x8080808080808080; m != 0 {
+			return j + bits.TrailingZeros64(m)/8
+		}
+	}
+	for j < len(b) && isDigit(b[j]) {
+		j++
+	}
+	return j
+}
+
+// digitBytes has the top bit of each byte of x that is an ASCII digit
+// set, and no other bit: there is no carry between bytes.
+func digitBytes(x uint64) uint64 {
+	const low7, top = 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
+	t := x & low7                 // each byte below 0x80
+	ge0 := t + 0x5050505050505050 // top bit: t >= '0'
+	gt9 := t + 0x4646464646464646 // top bit: t > '9'
+	return ge0 &^ gt9 &^ x & top  // and x's byte was ASCII
 }
 
 // cardsIn appends to out the cards among consecutive groups of a run,

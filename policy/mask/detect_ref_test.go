@@ -9,6 +9,7 @@ package mask
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"math/rand/v2"
 	"os"
@@ -409,20 +410,22 @@ func refIsB64(c byte) bool    { return refIsAlnum(c) || c == '+' || c == '/' }
 func refIsB64URL(c byte) bool { return refIsAlnum(c) || c == '-' || c == '_' }
 
 // refPieces are the bits of text the detectors care about: a recipe byte
-// below len(refPieces) picks one, any other byte stands for itself.
+// 0x80+k picks refPieces[k], any other byte stands for itself.
 var refPieces = []string{
 	"eyJhbGciOiJIUzI1NiJ9", "eyJhbGciOiJub25lIn0", "eyJzdWIiOiIxMjM0NTY3ODkwIn0", "eyJ", "ew", "ey", "e", ".", "=", "==",
 	"-", "_", ".e30", "4111", "1111", " ", "4111111111111111", "378282246310005", "6011", "0",
 	"5", "0.", "AKIA", "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "secret_key=", `"SecretAccessKey": "`, "<SecretAccessKey>", `\"`, "+",
 	"/", "@", "a@b.co", "example.com", "-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----", "-----BEGIN PRIVATE KEY-----", `\n`, "\n", "078-05-1120",
 	"123", "45-", "6789", "x", "9", "ASIA", "ewogICJhbGciOiAiSFMyNTYiCn0", "AbCdEfGhIjKlMnOpQrSt", "aws_secret", "-----END PRIVATE KEY-----",
+	"-----", "BEGIN ", "END ", "PRIVATE KEY-----", "PRIVATE ", "RSA ", "A1 ", "-----BEGIN ", "-----END ", "KEY",
+	"eyJhbGciOiJub25lIn0.e30.c2ln", ".eyJzdWIiOiJ4In0.", "eyJhbGciOiJIUzI1NiJ9.e30.", "eyAAAAAAAAAAAAAA", "ewAAAAAAAAAAAAA.", "\x00",
 }
 
 func refRecipe(recipe []byte) []byte {
 	var b []byte
 	for _, c := range recipe {
-		if int(c) < len(refPieces) {
-			b = append(b, refPieces[c]...)
+		if k := int(c) - 0x80; k >= 0 && k < len(refPieces) {
+			b = append(b, refPieces[k]...)
 		} else {
 			b = append(b, c)
 		}
@@ -441,6 +444,41 @@ func refCheck(t *testing.T, text []byte) {
 		}
 		if !slices.Equal(got, want) {
 			t.Fatalf("%s.Find(%q)\n got %v\nwant %v (reference)", p.d.Name(), text, got, want)
+		}
+	}
+}
+
+// refCheckParts fails t unless the hand-written matchers give what the
+// regexps they replace give: the JWT candidates (FindAllIndex), and the
+// PEM BEGIN and END lines (FindIndex) from every offset.
+func refCheckParts(t *testing.T, text []byte) {
+	t.Helper()
+	var got [][]int
+	c := jwtCandidates{b: text}
+	for {
+		s, e := c.next()
+		if s < 0 {
+			break
+		}
+		got = append(got, []int{s, e})
+	}
+	if want := refJWTCandidate.FindAllIndex(text, -1); !slices.EqualFunc(got, want, slices.Equal) {
+		t.Fatalf("JWT candidates in %q\n got %v\nwant %v (regexp)", text, got, want)
+	}
+	// Both answers change only where from passes a dash.
+	for from := 0; from <= len(text); from++ {
+		if from > 0 && text[from-1] != '-' && (from < 2 || text[from-2] != '-') {
+			continue
+		}
+		for _, l := range []struct {
+			kw string
+			re *regexp.Regexp
+		}{{"BEGIN ", refPemBegin}, {"END ", refPemEnd}} {
+			s, e := pemLine(text, from, l.kw)
+			want := l.re.FindIndex(text[from:])
+			if want == nil && s >= 0 || want != nil && (s != from+want[0] || e != from+want[1]) {
+				t.Fatalf("pemLine(%q, %d, %q) = %d, %d; regexp: %v", text, from, l.kw, s, e, want)
+			}
 		}
 	}
 }
@@ -493,20 +531,16 @@ func FuzzDetectorsMatchReference(f *testing.F) {
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
 	for range 32 {
-		r := make([]byte, rng.IntN(60))
-		for i := range r {
-			r[i] = byte(rng.IntN(len(refPieces) + 8))
-			if int(r[i]) >= len(refPieces) {
-				r[i] = " \n\t,;:\"'"[int(r[i])-len(refPieces)]
-			}
-		}
-		f.Add([]byte(nil), r)
+		f.Add([]byte(nil), refRandomRecipe(rng, 60))
 	}
 	f.Fuzz(func(t *testing.T, raw, recipe []byte) {
 		refCheck(t, raw)
+		refCheckParts(t, raw)
 		if len(recipe) > 0 {
-			refCheck(t, refRecipe(recipe))
-			refCheck(t, slices.Concat(raw, refRecipe(recipe), raw))
+			r := refRecipe(recipe)
+			refCheck(t, r)
+			refCheckParts(t, r)
+			refCheck(t, slices.Concat(raw, r, raw))
 		}
 	})
 }
@@ -516,23 +550,37 @@ func FuzzDetectorsMatchReference(f *testing.F) {
 func TestDetectorsMatchReference(t *testing.T) {
 	for _, s := range refSeedTexts(t) {
 		refCheck(t, s)
+		refCheckParts(t, s)
 	}
 	rng := rand.New(rand.NewPCG(7, 8))
-	n := 3000
+	n := 2000
 	if testing.Short() {
-		n = 300
+		n = 200
 	}
 	for range n {
-		r := make([]byte, rng.IntN(80))
-		for i := range r {
-			if rng.IntN(4) == 0 {
-				r[i] = byte(rng.IntN(256))
-			} else {
-				r[i] = byte(rng.IntN(len(refPieces)))
-			}
-		}
-		refCheck(t, refRecipe(r))
+		r := refRecipe(refRandomRecipe(rng, 120))
+		refCheck(t, r)
+		refCheckParts(t, r)
 	}
+}
+
+// refRandomRecipe picks up to n pieces and bytes the detectors look at,
+// in a random mix.
+func refRandomRecipe(rng *rand.Rand, n int) []byte {
+	const bytes = " \n\t-.=_+/0123456789eywAKIS@abcxyzZ:\"'\\>,"
+	r := make([]byte, rng.IntN(n))
+	lit := rng.IntN(6)
+	for i := range r {
+		switch k := rng.IntN(16); {
+		case k == 0:
+			r[i] = byte(rng.IntN(256))
+		case k < 1+2*lit:
+			r[i] = bytes[rng.IntN(len(bytes))]
+		default:
+			r[i] = 0x80 + byte(rng.IntN(len(refPieces)))
+		}
+	}
+	return r
 }
 
 // The character class table agrees with the reference's comparisons.
@@ -554,6 +602,30 @@ func TestCharClasses(t *testing.T) {
 		} {
 			if k.got != k.ref {
 				t.Errorf("%s(%q) = %v, reference %v", k.name, c, k.got, k.ref)
+			}
+		}
+	}
+}
+
+// digitBytes marks exactly the digits of every 8 bytes.
+func TestDigitBytes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	var b [8]byte
+	for n := range 200000 {
+		for k := range b {
+			switch {
+			case n < 256:
+				b[k] = byte(n + k)
+			case rng.IntN(2) == 0:
+				b[k] = '0' + byte(rng.IntN(12)) - 1 // around the digits
+			default:
+				b[k] = byte(rng.IntN(256))
+			}
+		}
+		m := digitBytes(binary.LittleEndian.Uint64(b[:]))
+		for k, c := range b {
+			if got := m>>(8*k+7)&1 == 1; got != refIsDigit(c) || m>>(8*k)&0x7f != 0 {
+				t.Fatalf("digitBytes(%q) = %#x: byte %d", b, m, k)
 			}
 		}
 	}

@@ -5,9 +5,14 @@
 // Workloads (-workloads, comma-separated; default all):
 //
 //   - small: small DynamoDB-shaped calls from gh-agent to an HTTPS upstream
-//     in gh-aws, direct and through Gatehouse (transparent capture). Direct
-//     and through-Gatehouse runs cross the same namespaces and the same gh-gw
-//     forwarding hop; only the port differs (8443 is not captured, 443 is).
+//     in gh-aws, kept alive, from 1 and 64 clients (-clients), over every
+//     target (targets.go): direct, gatehouse-full (explicit proxy and
+//     transparent capture), gatehouse-passthrough, squid, mitmproxy and
+//     goproxy-bare, the peers started in gh-gw for the run; calls/s,
+//     latency, CPU per call of each target's process (small.go).
+//   - conns: the same call on a new TCP and TLS connection each time (a new
+//     CONNECT through a proxy), over the same targets in the same run:
+//     connections/s (small.go).
 //   - large: one 1 GiB object PUT and GET with aws-sdk-go-v2's S3 client
 //     against MinIO, direct from gh-gw with MinIO's keys and through
 //     Gatehouse from gh-agent with session credentials for the agent's web
@@ -41,11 +46,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -72,8 +74,10 @@ import (
 )
 
 // benchHost is the name small calls go to (the upstream answers whatever
-// name; this one makes them dynamodb:GetItem to Gatehouse's policy).
-const benchHost = "dynamodb.us-east-1.amazonaws.com"
+// name; this one makes them dynamodb:GetItem to Gatehouse's policy). The
+// lab's hosts files resolve it to the bench's upstream on AWSIP2, for the
+// proxies that resolve what they are asked to CONNECT to.
+const benchHost = lab.BenchHost
 
 func main() {
 	if addr := os.Getenv(upstreamEnv); addr != "" {
@@ -84,9 +88,10 @@ func main() {
 		return
 	}
 	out := flag.String("out", "BENCHMARKS.md", "write the results here (empty: stdout only)")
-	workloads := flag.String("workloads", "small,large,mask,idle,held,records", "workloads to run, comma-separated: small, large, mask, idle, held, records")
+	workloads := flag.String("workloads", "small,conns,large,mask,idle,held,records", "workloads to run, comma-separated: small, conns, large, mask, idle, held, records")
 	dur := flag.Duration("duration", 5*time.Second, "small: measurement time per run")
-	conc := flag.String("clients", "1,16", "small: concurrent clients per run, comma-separated")
+	conc := flag.String("clients", "1,64", "small: concurrent clients per run, comma-separated")
+	connClients := flag.Int("conns-clients", 8, "conns: concurrent clients, each call on a new connection")
 	size := flag.Int64("size", 1<<30, "large: object size in bytes")
 	reps := flag.Int("reps", 3, "large and mask: transfers per upload mode and target (the table gives the median)")
 	maskSize := flag.Int64("mask-size", 1<<30, "mask: text object size in bytes")
@@ -117,8 +122,8 @@ func main() {
 	wl := map[string]bool{}
 	for _, w := range strings.Split(*workloads, ",") {
 		w = strings.TrimSpace(w)
-		if !slices.Contains([]string{"small", "large", "mask", "idle", "held", "records"}, w) {
-			log.Fatalf("-workloads: unknown workload %q (small, large, mask, idle, held, records)", w)
+		if !slices.Contains([]string{"small", "conns", "large", "mask", "idle", "held", "records"}, w) {
+			log.Fatalf("-workloads: unknown workload %q (small, conns, large, mask, idle, held, records)", w)
 		}
 		wl[w] = true
 	}
@@ -131,7 +136,7 @@ func main() {
 	if ih.conns < 1 || ih.calls < 1 {
 		log.Fatalf("-idle-conns %d, -held-calls %d: both must be positive", ih.conns, ih.calls)
 	}
-	if err := run(*out, wl, *dur, levels, *size, *maskSize, *reps, rc, ih); err != nil {
+	if err := run(*out, wl, smallConfig{dur: *dur, levels: levels, connClients: *connClients}, *size, *maskSize, *reps, rc, ih); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -139,7 +144,7 @@ func main() {
 // idleHeld sizes the idle and held workloads.
 type idleHeld struct{ conns, calls int }
 
-func run(outFile string, workloads map[string]bool, dur time.Duration, levels []int, size, maskSize int64, reps int, rc recordsConfig, ih idleHeld) error {
+func run(outFile string, workloads map[string]bool, sc smallConfig, size, maskSize int64, reps int, rc recordsConfig, ih idleHeld) error {
 	root, err := os.Getwd()
 	if err != nil {
 		return err
@@ -161,7 +166,7 @@ func run(outFile string, workloads map[string]bool, dur time.Duration, levels []
 	if records != "" {
 		sections["records"] = records
 	}
-	if !workloads["small"] && !workloads["large"] && !workloads["mask"] && !workloads["idle"] && !workloads["held"] {
+	if !workloads["small"] && !workloads["conns"] && !workloads["large"] && !workloads["mask"] && !workloads["idle"] && !workloads["held"] {
 		if outFile == "" {
 			return nil
 		}
@@ -186,14 +191,15 @@ func run(outFile string, workloads map[string]bool, dur time.Duration, levels []
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() { <-sig; lab.Script(root, "down.sh"); os.Exit(1) }()
 
-	var small, large, masked, idleOut, heldOut string
-	if workloads["small"] {
+	var small, conns, large, masked, idleOut, heldOut string
+	if workloads["small"] || workloads["conns"] {
 		t0 := time.Now()
-		if small, err = runSmall(root, dur, levels); err != nil {
+		sc.small, sc.conns = workloads["small"], workloads["conns"]
+		if small, conns, err = runSmall(root, sc); err != nil {
 			return err
 		}
-		fmt.Print(small)
-		fmt.Fprintf(os.Stderr, "bench: small workload took %s\n", time.Since(t0).Round(time.Second))
+		fmt.Print(strings.TrimSpace(small+"\n\n"+conns) + "\n")
+		fmt.Fprintf(os.Stderr, "bench: small and conns workloads took %s\n", time.Since(t0).Round(time.Second))
 	}
 	if workloads["large"] {
 		t0 := time.Now()
@@ -235,6 +241,9 @@ func run(outFile string, workloads map[string]bool, dur time.Duration, levels []
 	if outFile == "" {
 		return nil
 	}
+	if conns != "" {
+		sections["conns"] = conns
+	}
 	if masked != "" {
 		sections["mask"] = masked
 	}
@@ -250,7 +259,7 @@ func run(outFile string, workloads map[string]bool, dur time.Duration, levels []
 	if small != "" || large != "" {
 		intro = preamble(workloads, took, idle, other)
 		if small != "" {
-			sections["small"] = smallSection(small)
+			sections["small"] = small
 		}
 		if large != "" {
 			sections["large"] = largeSection(large, size)
@@ -260,14 +269,16 @@ func run(outFile string, workloads map[string]bool, dur time.Duration, levels []
 }
 
 // sectionOrder is the order of the workloads' sections in BENCHMARKS.md.
-var sectionOrder = []string{"small", "large", "mask", "idle", "held", "records"}
+var sectionOrder = []string{"small", "conns", "large", "mask", "idle", "held", "records"}
 
 // sectionKey names the workload whose section a heading of BENCHMARKS.md
 // opens, "" for a section the bench does not write.
 func sectionKey(heading string) string {
 	switch {
-	case heading == "## Small calls":
+	case heading == smallSection:
 		return "small"
+	case heading == connsSection:
+		return "conns"
 	case strings.HasSuffix(heading, " PUT and GET"):
 		return "large"
 	case strings.HasPrefix(heading, maskSection):
@@ -376,66 +387,6 @@ func startOtherCPU(root, while string) func() float64 {
 	}
 }
 
-// runSmall measures small calls, direct and through Gatehouse, at each
-// concurrency level.
-func runSmall(root string, dur time.Duration, levels []int) (string, error) {
-	cert, err := lab.PublicLeaf(root, benchHost)
-	if err != nil {
-		return "", err
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(dynamoLike), TLSConfig: &tls.Config{Certificates: []tls.Certificate{*cert}}, ErrorLog: log.New(io.Discard, "", 0)}
-	for _, port := range []string{"443", "8443"} {
-		ln, err := lab.Listen(lab.NSAWS, lab.AWSIP2+":"+port)
-		if err != nil {
-			return "", err
-		}
-		go srv.ServeTLS(ln, "", "")
-	}
-	defer srv.Close()
-
-	publicCA, err := lab.CertPool(filepath.Join(lab.Out(root), "pki/public-ca.pem"))
-	if err != nil {
-		return "", err
-	}
-	gatehouseCA, err := lab.CertPool(filepath.Join(lab.Out(root), "gatehouse-ca.pem"))
-	if err != nil {
-		return "", err
-	}
-	// Agents sign every call with Gatehouse session credentials (Gatehouse
-	// refuses unsigned calls); the direct runs sign the same way, and their
-	// upstream ignores the signature.
-	creds, err := sessionCreds(context.Background(), lab.AgentDial(lab.AWSAddr), gatehouseCA, filepath.Join(lab.Out(root), "tokens/agent"))
-	if err != nil {
-		return "", err
-	}
-	targets := []struct {
-		name  string
-		addr  string
-		roots *x509.CertPool
-	}{
-		{"direct", lab.AWSIP2 + ":8443", publicCA},
-		{"gatehouse (transparent)", lab.AWSIP2 + ":443", gatehouseCA},
-	}
-	var rows []row
-	for _, conc := range levels {
-		var direct *result
-		for _, tg := range targets {
-			c := agentClient(tg.addr, tg.roots, conc)
-			measure(c, creds, conc, time.Second) // warm up: handshakes, leaf minted, pools filled
-			r := measure(c, creds, conc, dur)
-			if r.errors > 0 {
-				return "", fmt.Errorf("%s: %d errors, first: %v", tg.name, r.errors, r.firstErr)
-			}
-			if direct == nil {
-				direct = r
-			}
-			rows = append(rows, row{fmt.Sprintf("small calls, keep-alive, %d client(s)", conc), tg.name, r, direct})
-			c.CloseIdleConnections()
-		}
-	}
-	return render(rows), nil
-}
-
 // dynamoLike answers like DynamoDB GetItem: a small JSON body with CRC32.
 func dynamoLike(w http.ResponseWriter, r *http.Request) {
 	io.Copy(io.Discard, r.Body)
@@ -508,53 +459,6 @@ func measure(c *http.Client, creds aws.Credentials, conc int, dur time.Duration)
 	return res
 }
 
-// call sends one GetItem, SigV4-signed as aws-sdk-go-v2 signs DynamoDB
-// calls (no X-Amz-Content-Sha256 header: the signature covers the body).
-func call(c *http.Client, creds aws.Credentials) error {
-	req, _ := http.NewRequest("POST", "https://"+benchHost+"/", bytes.NewReader(getItem))
-	req.Header.Set("X-Amz-Target", "DynamoDB_20120810.GetItem")
-	req.Header.Set("Content-Type", "application/x-amz-json-1.0")
-	if err := signer.SignHTTP(req.Context(), creds, req, getItemHash, "dynamodb", "us-east-1", time.Now()); err != nil {
-		return err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return err
-	}
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("status %d", resp.StatusCode)
-	}
-	return nil
-}
-
-// agentClient dials addr from gh-agent, whatever the URL names.
-func agentClient(addr string, roots *x509.CertPool, conc int) *http.Client {
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		DialContext:         lab.AgentDial(func(string) string { return addr }),
-		TLSClientConfig:     &tls.Config{RootCAs: roots, ServerName: benchHost},
-		MaxIdleConnsPerHost: conc,
-	}}
-}
-
-type row struct {
-	workload, target string
-	r, direct        *result
-}
-
-func render(rows []row) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "| workload | target | calls/s | ratio to direct | p50 | p99 | added p50 | added p99 |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
-	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %s | %.0f | %.2f | %s | %s | %s | %s |\n", r.workload, r.target, r.r.rate(), r.r.rate()/r.direct.rate(),
-			us(r.r.pct(0.5)), us(r.r.pct(0.99)), us(r.r.pct(0.5)-r.direct.pct(0.5)), us(r.r.pct(0.99)-r.direct.pct(0.99)))
-	}
-	return b.String()
-}
-
 func us(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d.Microseconds())/1000) }
 
 func cpuModel() string {
@@ -572,7 +476,7 @@ func cpuModel() string {
 // large workload (with the others in workloads).
 func preamble(workloads map[string]bool, took time.Duration, idle, other float64) string {
 	var ran []string
-	for _, w := range []string{"small", "large", "mask"} {
+	for _, w := range []string{"small", "conns", "large", "mask"} {
 		if workloads[w] {
 			ran = append(ran, w)
 		}
@@ -587,23 +491,6 @@ the machine: %.2f cores busy in the 2 s before the lab came up, and %.1f
 CPU-seconds of busy time not charged to the bench or the lab's daemons
 while the workloads ran (other processes, kernel threads).
 `, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), cpuModel(), runtime.Version(), strings.Join(ran, ", "), took, idle, other)
-}
-
-func smallSection(small string) string {
-	return fmt.Sprintf(`## Small calls
-
-The upstream is a Go HTTPS server answering like DynamoDB GetItem. Direct
-and Gatehouse runs cross the same forwarding hop; only the port differs
-(8443 passes the gateway's forwarding, 443 is captured by TPROXY). Every
-call is SigV4-signed with session credentials Gatehouse issued for the
-agent's web identity token, as an agent's SDK signs it (Gatehouse refuses
-unsigned calls; the direct upstream ignores the signature), so the
-Gatehouse rows include verifying the signature, the lab policy's decision
-(agents may call dynamodb:GetItem) and re-signing. Both legs are TLS;
-connections are kept alive; each run measures for a fixed time after a
-warm-up second.
-
-%s`, small)
 }
 
 func largeSection(large string, size int64) string {
@@ -655,6 +542,8 @@ process's own memory is not Gatehouse's and is not reported.
 }
 
 // notMeasured closes BENCHMARKS.md.
-const notMeasured = `Not measured yet (issue [6/6]): peers (squid, mitmproxy, goproxy-bare), new
-connections per second.
+const notMeasured = `Not measured yet (issue [6/6]): the 1 GiB PUT and GET, idle-connection and
+held-call workloads through the peers (gatehouse-passthrough, squid,
+mitmproxy, goproxy-bare): they run direct and through the lab's Gatehouse
+only.
 `

@@ -2,6 +2,7 @@ package mask
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -54,7 +55,29 @@ func BenchmarkJSONDynamoDBScan(b *testing.B) {
 // stream benchmark's log lines (digits, dashes and a value to mask in
 // every few lines), without the stream around it.
 func BenchmarkDetectorsLog(b *testing.B) {
-	text := stBenchText()
+	benchFind(b, stBenchText())
+}
+
+// BenchmarkDetectorsJSON: the same over 64 KiB of CloudTrail-like JSON
+// records (ids, ARNs, timestamps, UUIDs, a session token; nothing to
+// mask but a key id in every record).
+func BenchmarkDetectorsJSON(b *testing.B) {
+	var t bytes.Buffer
+	for i := 0; t.Len() < 64<<10; i++ {
+		fmt.Fprintf(&t, `{"eventVersion":"1.08","userIdentity":{"type":"AssumedRole","principalId":"AROAEXAMPLEID%05d:session-%d",`+
+			`"arn":"arn:aws:sts::123456789012:assumed-role/app-role/session-%d","accountId":"123456789012","accessKeyId":"ASIAEXAMPLE%09d",`+
+			`"sessionContext":{"attributes":{"creationDate":"2026-11-26T08:%02d:%02dZ","mfaAuthenticated":"false"}}},`+
+			`"eventTime":"2026-11-26T08:%02d:%02dZ","eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"eu-west-1",`+
+			`"sourceIPAddress":"203.0.113.%d","userAgent":"aws-sdk-go-v2/1.30.3 os/linux lang/go#1.22.5 md/GOOS#linux md/GOARCH#amd64",`+
+			`"requestParameters":{"bucketName":"logs-%d","key":"app/2026/11/26/part-%05d.json.gz"},"responseElements":null,`+
+			`"additionalEventData":{"bytesTransferredOut":%d,"x-amz-id-2":"FwoGZXIvYXdzEJr/%08xwEaDM+bQ2Fsa5ZXJlbnQ="},`+
+			`"requestID":"%016X","eventID":"%08x-5e6f-7a8b-9c0d-1e2f3a4b5c6d","readOnly":true,"eventType":"AwsApiCall","recipientAccountId":"123456789012"}`+"\n",
+			i, i, i, i, i/60%60, i%60, i/60%60, i%60, i%256, i%7, i, 1000+i*37, i*7919, i*104729, i*31)
+	}
+	benchFind(b, t.Bytes())
+}
+
+func benchFind(b *testing.B, text []byte) {
 	for _, d := range []Detector{AccessKeyID(), SecretAccessKey(), PrivateKey(), JWT(), Email(), Card(), SSN()} {
 		b.Run(d.Name(), func(b *testing.B) {
 			b.SetBytes(int64(len(text)))

@@ -512,10 +512,41 @@ func (card) Find(b []byte) [][2]int {
 	// call (runs of more than len(gbuf) groups are rare: "1 2 3 4 ...").
 	var gbuf [24][2]int
 	groups := gbuf[:0]
-	for i := 0; ; {
-		i = nextDigit(b, i)
-		if i == len(b) {
-			return out
+	// A card is 13 bytes or more of digits, each space or dash between
+	// two digits. Any card, or run of digit groups long enough to hold
+	// one, that starts in b[i:i+13] covers b[i+12]: a byte there that
+	// cannot be inside one skips 13 at once. Else the card bytes around
+	// it are read as runs, from the byte after the last other byte.
+	// Invariant: no run of digit groups starts before i and goes on past
+	// it: reading runs from i finds what reading them from 0 would.
+	for i := 0; i+13 <= len(b); {
+		p := i + 12
+		if c := b[p]; !isCardByte(c) || !isDigit(c) && !(isDigit(b[p-1]) && isDigit(at(b, p+1))) {
+			i = p + 1
+			continue
+		}
+		r := p
+		for r > i && isCardByte(b[r-1]) {
+			r--
+		}
+		var q int
+		out, groups, q = cardRuns(out, groups, b, r)
+		i = q + 1
+	}
+	return out
+}
+
+// cardRuns appends the cards in the runs of digit groups that start in
+// the card bytes from r, which follows another byte (or is 0), to the
+// next other byte q, and returns q (or len(b)).
+func cardRuns(out, groups [][2]int, b []byte, r int) ([][2]int, [][2]int, int) {
+	for i := r; i < len(b); {
+		if c := b[i]; !isDigit(c) {
+			if !isCardByte(c) {
+				return out, groups, i
+			}
+			i++
+			continue
 		}
 		if i > 0 && (isAlnum(b[i-1]) || b[i-1] == '.' && isDigit(at(b, i-2))) {
 			// Inside a word or a decimal fraction, as is every digit
@@ -557,8 +588,12 @@ func (card) Find(b []byte) [][2]int {
 			}
 			out = cardsIn(out, b, groups)
 		}
-		i = min(end+1, len(b))
+		if end == len(b) || !isCardByte(b[end]) {
+			return out, groups, end
+		}
+		i = end + 1
 	}
+	return out, groups, len(b)
 }
 
 // nextDigit returns the index of the first ASCII digit of b at or after
@@ -863,11 +898,12 @@ func at(b []byte, i int) byte {
 	return b[i]
 }
 
-func isDigit(c byte) bool  { return c >= '0' && c <= '9' }
-func isAlpha(c byte) bool  { return charClass[c]&clAlpha != 0 }
-func isAlnum(c byte) bool  { return charClass[c]&(clDigit|clAlpha) != 0 }
-func isB64(c byte) bool    { return charClass[c]&clB64 != 0 }
-func isB64URL(c byte) bool { return charClass[c]&clB64URL != 0 }
+func isDigit(c byte) bool    { return c >= '0' && c <= '9' }
+func isAlpha(c byte) bool    { return charClass[c]&clAlpha != 0 }
+func isAlnum(c byte) bool    { return charClass[c]&(clDigit|clAlpha) != 0 }
+func isB64(c byte) bool      { return charClass[c]&clB64 != 0 }
+func isB64URL(c byte) bool   { return charClass[c]&clB64URL != 0 }
+func isCardByte(c byte) bool { return charClass[c]&clCard != 0 }
 
 // Character classes of the detectors, looked up in one table: the scans
 // through text that holds nothing to mask go a byte at a time.
@@ -878,6 +914,7 @@ const (
 	clB64URL             // base64url: letters, digits, - _
 	clLocal              // an e-mail's local part: letters, digits, . _ % + -
 	clDomain             // an e-mail's domain: letters, digits, . -
+	clCard               // a card number's: digits, space, -
 )
 
 var charClass = func() (t [256]uint8) {
@@ -907,6 +944,9 @@ var charClass = func() (t [256]uint8) {
 		switch c {
 		case '.', '-':
 			k |= clDomain
+		}
+		if c >= '0' && c <= '9' || c == ' ' || c == '-' {
+			k |= clCard
 		}
 		t[c] = k
 	}

@@ -599,6 +599,7 @@ func TestCharClasses(t *testing.T) {
 			{"local", isLocal(c), refIsLocal(c)},
 			{"domain", isDomain(c), refIsDomain(c)},
 			{"pem", isPEMBody(c), refIsPEMBody(c)},
+			{"card", isCardByte(c), refIsDigit(c) || c == ' ' || c == '-'},
 		} {
 			if k.got != k.ref {
 				t.Errorf("%s(%q) = %v, reference %v", k.name, c, k.got, k.ref)

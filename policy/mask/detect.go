@@ -730,28 +730,47 @@ func (ssn) MaxLen() int  { return 11 + 2 }
 
 func (ssn) Find(b []byte) [][2]int {
 	var out [][2]int
+	// Every NNN-NN-NNNN that starts in b[i:i+11] covers b[i+10]: a byte
+	// there other than a digit or a dash skips 11 at once. Else each
+	// place in the digits and dashes around it is tried. Two numbers
+	// cannot overlap (the first's dashes are not the second's digits).
 	for i := 0; i+11 <= len(b); {
-		j := bytes.IndexByte(b[i+3:], '-')
-		if j < 0 {
-			break
-		}
-		s := i + j // b[s+3] is a dash
-		i = s + 1
-		if s+11 > len(b) || !ssnShape(b[s:s+11]) {
+		p := i + 10
+		if !isSSNByte(b[p]) {
+			i = p + 1
 			continue
 		}
-		if prev := at(b, s-1); isAlnum(prev) || prev == '-' && isDigit(at(b, s-2)) {
-			continue
+		r := p
+		for r > i && isSSNByte(b[r-1]) {
+			r--
 		}
-		if next := at(b, s+11); isAlnum(next) || next == '-' && isDigit(at(b, s+12)) {
-			continue
+		q := p + 1
+		for q < len(b) && isSSNByte(b[q]) {
+			q++
 		}
-		if validSSN(b[s : s+11]) {
-			out = append(out, [2]int{s, s + 11})
-			i = s + 11
+		for s := r; s+11 <= q; s++ {
+			if b[s+3] == '-' && ssnAt(b, s) {
+				out = append(out, [2]int{s, s + 11})
+				s += 10
+			}
 		}
+		i = q + 1
 	}
 	return out
+}
+
+// ssnAt says whether an SSN starts at s, standing alone.
+func ssnAt(b []byte, s int) bool {
+	if s+11 > len(b) || !ssnShape(b[s:s+11]) {
+		return false
+	}
+	if prev := at(b, s-1); isAlnum(prev) || prev == '-' && isDigit(at(b, s-2)) {
+		return false
+	}
+	if next := at(b, s+11); isAlnum(next) || next == '-' && isDigit(at(b, s+12)) {
+		return false
+	}
+	return validSSN(b[s : s+11])
 }
 
 func ssnShape(s []byte) bool {
@@ -904,6 +923,7 @@ func isAlnum(c byte) bool    { return charClass[c]&(clDigit|clAlpha) != 0 }
 func isB64(c byte) bool      { return charClass[c]&clB64 != 0 }
 func isB64URL(c byte) bool   { return charClass[c]&clB64URL != 0 }
 func isCardByte(c byte) bool { return charClass[c]&clCard != 0 }
+func isSSNByte(c byte) bool  { return charClass[c]&clSSN != 0 }
 
 // Character classes of the detectors, looked up in one table: the scans
 // through text that holds nothing to mask go a byte at a time.
@@ -915,6 +935,7 @@ const (
 	clLocal              // an e-mail's local part: letters, digits, . _ % + -
 	clDomain             // an e-mail's domain: letters, digits, . -
 	clCard               // a card number's: digits, space, -
+	clSSN                // an SSN's: digits, -
 )
 
 var charClass = func() (t [256]uint8) {
@@ -947,6 +968,9 @@ var charClass = func() (t [256]uint8) {
 		}
 		if c >= '0' && c <= '9' || c == ' ' || c == '-' {
 			k |= clCard
+		}
+		if c >= '0' && c <= '9' || c == '-' {
+			k |= clSSN
 		}
 		t[c] = k
 	}

@@ -600,6 +600,7 @@ func TestCharClasses(t *testing.T) {
 			{"domain", isDomain(c), refIsDomain(c)},
 			{"pem", isPEMBody(c), refIsPEMBody(c)},
 			{"card", isCardByte(c), refIsDigit(c) || c == ' ' || c == '-'},
+			{"ssn", isSSNByte(c), refIsDigit(c) || c == '-'},
 		} {
 			if k.got != k.ref {
 				t.Errorf("%s(%q) = %v, reference %v", k.name, c, k.got, k.ref)

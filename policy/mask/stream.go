@@ -65,6 +65,11 @@ type Stream struct {
 	out     [][]byte
 	outBuf  [][]byte
 	ms      []streamMatch
+	// find's buffers, kept from round to round: matches in order,
+	// where each detector's end in ms and its next one.
+	merged     []streamMatch
+	ends, next []int
+	detCounts  []int // matches replaced in a round, by detector
 
 	mu     sync.Mutex
 	counts Report
@@ -176,7 +181,10 @@ func (s *Stream) round() {
 		return
 	}
 	s.out = s.outBuf[:0]
-	var counts Report
+	if len(s.detCounts) != len(s.dets) {
+		s.detCounts = make([]int, len(s.dets))
+	}
+	replaced := 0
 	pos := s.ctx
 	s.open = false
 	for _, m := range ms {
@@ -185,7 +193,8 @@ func (s *Stream) round() {
 		}
 		name := s.dets[m.det].Name()
 		s.emit(text[pos:m.start], s.rep.Replace(name, text[m.start:m.end]))
-		counts.add(name, 1)
+		s.detCounts[m.det]++
+		replaced++
 		pos = m.end
 		s.lastEnd, s.open = m.end, m.end == s.n && !s.eof
 	}
@@ -193,9 +202,14 @@ func (s *Stream) round() {
 	s.emit(text[pos:end])
 	s.ctx = end
 	s.outBuf = s.out[:0]
-	if len(counts) > 0 {
+	if replaced > 0 {
 		s.mu.Lock()
-		s.counts.Merge(counts)
+		for i, n := range s.detCounts {
+			if n > 0 {
+				s.counts.add(s.dets[i].Name(), n)
+				s.detCounts[i] = 0
+			}
+		}
 		s.mu.Unlock()
 	}
 	if len(s.out) == 0 && s.eof {
@@ -245,7 +259,13 @@ func (s *Stream) fill() error {
 // escapes.
 func (s *Stream) find(text []byte) ([]streamMatch, error) {
 	ms := s.ms[:0]
+	// ends[i] is where detector i's matches end in ms. Each detector's
+	// come in order, so they are merged rather than sorted (unless one
+	// does not keep to that).
+	ends := s.ends[:0]
+	inOrder := true
 	for i, d := range s.dets {
+		first := len(ms)
 		for _, r := range d.Find(text) {
 			start, end := r[0], r[1]
 			if start < 0 || start > end || end > len(text) {
@@ -257,31 +277,72 @@ func (s *Stream) find(text []byte) ([]streamMatch, error) {
 			if start < s.ctx && start < s.lastEnd && !s.open {
 				continue
 			}
-			ms = append(ms, streamMatch{max(start, s.ctx), end, i})
+			m := streamMatch{max(start, s.ctx), end, i}
+			if len(ms) > first && cmpStreamMatch(ms[len(ms)-1], m) > 0 {
+				inOrder = false
+			}
+			ms = append(ms, m)
 		}
+		ends = append(ends, len(ms))
 	}
-	s.ms = ms
+	s.ms, s.ends = ms, ends
 	if len(ms) < 2 {
 		return ms, nil
 	}
-	// FindAll's order: leftmost, then longest, then the detector first
-	// in the list (FindAll sorts stably).
-	slices.SortFunc(ms, func(a, b streamMatch) int {
-		if a.start != b.start {
-			return a.start - b.start
+	if !inOrder {
+		// FindAll's order: leftmost, then longest, then the detector first
+		// in the list (FindAll sorts stably).
+		slices.SortFunc(ms, cmpStreamMatch)
+		out := ms[:1]
+		for _, m := range ms[1:] {
+			if m.start >= out[len(out)-1].end {
+				out = append(out, m)
+			}
 		}
-		if a.end != b.end {
-			return b.end - a.end
+		return out, nil
+	}
+	// The same order by merging: next[i] is detector i's next match in
+	// ms. Each match taken that overlaps the last one kept is dropped.
+	next := s.next[:0]
+	for i := range ends {
+		if i == 0 {
+			next = append(next, 0)
+		} else {
+			next = append(next, ends[i-1])
 		}
-		return a.det - b.det
-	})
-	out := ms[:1]
-	for _, m := range ms[1:] {
-		if m.start >= out[len(out)-1].end {
+	}
+	s.next = next
+	out := s.merged[:0]
+	for {
+		best := -1
+		for i, k := range next {
+			if k < ends[i] && (best < 0 || cmpStreamMatch(ms[k], ms[next[best]]) < 0) {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		m := ms[next[best]]
+		next[best]++
+		if len(out) == 0 || m.start >= out[len(out)-1].end {
 			out = append(out, m)
 		}
 	}
+	s.merged = out
 	return out, nil
+}
+
+// cmpStreamMatch orders matches as FindAll does: leftmost, then longest,
+// then the detector first in the list.
+func cmpStreamMatch(a, b streamMatch) int {
+	if a.start != b.start {
+		return a.start - b.start
+	}
+	if a.end != b.end {
+		return b.end - a.end
+	}
+	return a.det - b.det
 }
 
 // streamMatch is a match of s.dets[det].

@@ -3,10 +3,8 @@ package mask
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"math/bits"
 	"regexp"
 	"slices"
 	"sort"
@@ -235,7 +233,7 @@ func (privateKey) Find(b []byte) [][2]int {
 // in b[from:], kw "BEGIN " or "END ", and returns its range, or -1, -1.
 // It looks for kw, rarer in text than the dashes. The labels between kw
 // and PRIVATE are words that each end at a space, so there is one way to
-// read them, and no other line starts inside them (no dashes there).
+// read them: the regexp's.
 func pemLine(b []byte, from int, kw string) (int, int) {
 	const tail = "PRIVATE KEY-----"
 	for k := from + 5; k < len(b); k++ {
@@ -537,8 +535,8 @@ func (card) Find(b []byte) [][2]int {
 }
 
 // cardRuns appends the cards in the runs of digit groups that start in
-// the card bytes from r, which follows another byte (or is 0), to the
-// next other byte q, and returns q (or len(b)).
+// the card bytes from r to the next other byte q, and returns q (or
+// len(b)). No run starts before r and goes on past it.
 func cardRuns(out, groups [][2]int, b []byte, r int) ([][2]int, [][2]int, int) {
 	for i := r; i < len(b); {
 		if c := b[i]; !isDigit(c) {
@@ -594,44 +592,6 @@ func cardRuns(out, groups [][2]int, b []byte, r int) ([][2]int, [][2]int, int) {
 		i = end + 1
 	}
 	return out, groups, len(b)
-}
-
-// nextDigit returns the index of the first ASCII digit of b at or after
-// i, or len(b); eight bytes at a time.
-func nextDigit(b []byte, i int) int {
-	for ; i+8 <= len(b); i += 8 {
-		if m := digitBytes(binary.LittleEndian.Uint64(b[i:])); m != 0 {
-			return i + bits.TrailingZeros64(m)/8
-		}
-	}
-	for i < len(b) && !isDigit(b[i]) {
-		i++
-	}
-	return i
-}
-
-// skipDigits returns the index of the first byte of b at or after j
-// that is not an ASCII digit, or len(b).
-func skipDigits(b []byte, j int) int {
-	for ; j+8 <= len(b); j += 8 {
-		if m := ^digitBytes(binary.LittleEndian.Uint64(b[j:])) & 0x8080808080808080; m != 0 {
-			return j + bits.TrailingZeros64(m)/8
-		}
-	}
-	for j < len(b) && isDigit(b[j]) {
-		j++
-	}
-	return j
-}
-
-// digitBytes has the top bit of each byte of x that is an ASCII digit
-// set, and no other bit: there is no carry between bytes.
-func digitBytes(x uint64) uint64 {
-	const low7, top = 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
-	t := x & low7                 // each byte below 0x80
-	ge0 := t + 0x5050505050505050 // top bit: t >= '0'
-	gt9 := t + 0x4646464646464646 // top bit: t > '9'
-	return ge0 &^ gt9 &^ x & top  // and x's byte was ASCII
 }
 
 // cardsIn appends to out the cards among consecutive groups of a run,
@@ -925,8 +885,8 @@ func isB64URL(c byte) bool   { return charClass[c]&clB64URL != 0 }
 func isCardByte(c byte) bool { return charClass[c]&clCard != 0 }
 func isSSNByte(c byte) bool  { return charClass[c]&clSSN != 0 }
 
-// Character classes of the detectors, looked up in one table: the scans
-// through text that holds nothing to mask go a byte at a time.
+// Character classes of the detectors, looked up in one table (one load
+// per byte where the detectors scan text).
 const (
 	clDigit  = 1 << iota // 0-9
 	clAlpha              // A-Z a-z

@@ -9,7 +9,6 @@ package mask
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"math/rand/v2"
 	"os"
@@ -604,30 +603,6 @@ func TestCharClasses(t *testing.T) {
 		} {
 			if k.got != k.ref {
 				t.Errorf("%s(%q) = %v, reference %v", k.name, c, k.got, k.ref)
-			}
-		}
-	}
-}
-
-// digitBytes marks exactly the digits of every 8 bytes.
-func TestDigitBytes(t *testing.T) {
-	rng := rand.New(rand.NewPCG(9, 10))
-	var b [8]byte
-	for n := range 200000 {
-		for k := range b {
-			switch {
-			case n < 256:
-				b[k] = byte(n + k)
-			case rng.IntN(2) == 0:
-				b[k] = '0' + byte(rng.IntN(12)) - 1 // around the digits
-			default:
-				b[k] = byte(rng.IntN(256))
-			}
-		}
-		m := digitBytes(binary.LittleEndian.Uint64(b[:]))
-		for k, c := range b {
-			if got := m>>(8*k+7)&1 == 1; got != refIsDigit(c) || m>>(8*k)&0x7f != 0 {
-				t.Fatalf("digitBytes(%q) = %#x: byte %d", b, m, k)
 			}
 		}
 	}

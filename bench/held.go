@@ -92,7 +92,9 @@ type heldResult struct {
 	afterLast             time.Duration // from the last approval answered to the last call's answer
 	ok, failed, retried   int
 	firstFail             string
-	upstream              int // DeleteItems the upstream saw
+	upstream              int    // DeleteItems the upstream saw
+	heap                  string // pprof -top of the heap with all held
+	memStats              map[string]float64
 }
 
 func runHeld(ctx context.Context, root string, n int) (string, error) {
@@ -219,6 +221,10 @@ func runHeld(ctx context.Context, root string, n int) (string, error) {
 	}
 	r.pending = sampleGW(pid)
 	r.peakHold.anon, r.peakHold.rss = stopHold()
+	r.memStats = gwMemStats("HeapAlloc", "HeapInuse", "Stack")
+	if r.heap, err = heapTop("gatehouse-bench-held-heap.pprof", 12); err != nil {
+		return "", fmt.Errorf("held: heap profile: %w", err)
+	}
 	fmt.Fprintf(os.Stderr, "bench: held: %d pending after %.1fs; Gatehouse RssAnon %s → %s (peak %s), VmRSS %s → %s (peak %s), fds %d → %d, goroutines %d → %d\n",
 		len(pend), r.allPending.Seconds(), mib(r.before.anon), mib(r.pending.anon), mib(r.peakHold.anon), mib(r.before.rss), mib(r.pending.rss), mib(r.peakHold.rss),
 		r.before.fds, r.pending.fds, r.before.goroutines, r.pending.goroutines)
@@ -419,18 +425,18 @@ func peakMem(pid int) (stop func() (anon, rss int64)) {
 	return func() (int64, int64) { close(quit); <-done; return anon, rss }
 }
 
-// installHeld restarts the lab's Gatehouse with approvals.hold at
-// heldHold (a copy of out/gatehouse.yaml, through gw.sh's
-// GATEHOUSE_CONFIG) and the bench's rule first in out/policy.yaml, both
-// checked first. The gateway restarts anyway for the hold, so the policy
-// is written while it is stopped and read at its start, with no reload to
-// wait for. restore stops it, writes the lab's policy back and starts it
-// with the lab's config.
+// installHeld puts the bench's rule first in out/policy.yaml, checked
+// first, and restarts the lab's Gatehouse with approvals.hold at heldHold
+// (withConfig), which reads it at its start. restore writes the lab's
+// policy back and restarts Gatehouse with the lab's config.
 func installHeld(root string) (restore func(), err error) {
 	out := lab.Out(root)
-	bin := filepath.Join(out, "bin/gatehouse")
-	polFile, cfgFile := filepath.Join(out, "policy.yaml"), filepath.Join(out, "gatehouse.yaml")
+	polFile := filepath.Join(out, "policy.yaml")
 	orig, err := os.ReadFile(polFile)
+	if err != nil {
+		return nil, err
+	}
+	st, err := os.Stat(polFile)
 	if err != nil {
 		return nil, err
 	}
@@ -439,19 +445,7 @@ func installHeld(root string) (restore func(), err error) {
 		return nil, errors.New("held: the lab policy has no top-level \"rules:\" line to add the bench rule under")
 	}
 	pol := slices.Concat(orig[:loc[1]], []byte(heldRule), orig[loc[1]:])
-	cfg, err := os.ReadFile(cfgFile)
-	if err != nil {
-		return nil, err
-	}
-	if k := len(holdKey.FindAll(cfg, -1)); k != 1 {
-		return nil, fmt.Errorf("held: %s has %d \"  hold:\" lines, want the one of approvals", cfgFile, k)
-	}
-	cfg = holdKey.ReplaceAll(cfg, []byte("  hold: "+heldHold.String()+"   # make bench (held workload)"))
-	heldCfg := filepath.Join(out, "gatehouse-bench-held.yaml")
-	if err := os.WriteFile(heldCfg, cfg, 0o600); err != nil {
-		return nil, err
-	}
-	// The policy is checked outside out/, which Gatehouse watches.
+	// Checked outside out/, which Gatehouse watches.
 	tmp, err := os.CreateTemp("", "gatehouse-bench-policy-*.yaml")
 	if err != nil {
 		return nil, err
@@ -459,38 +453,27 @@ func installHeld(root string) (restore func(), err error) {
 	defer os.Remove(tmp.Name())
 	tmp.Write(pol)
 	tmp.Close()
-	for _, c := range [][]string{{"policy", "check", tmp.Name()}, {"config", "check", heldCfg}} {
-		if b, err := exec.Command(bin, c...).CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("held: gatehouse %s: %v: %s", strings.Join(c, " "), err, b)
+	if b, err := exec.Command(filepath.Join(out, "bin/gatehouse"), "policy", "check", tmp.Name()).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("held: the lab policy with the bench rule does not check: %v: %s", err, b)
+	}
+	writePolicy := func(b []byte) {
+		if err := os.WriteFile(polFile, b, st.Mode().Perm()); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: held: writing %s: %v\n", polFile, err)
 		}
 	}
-	st, err := os.Stat(polFile)
-	if err != nil {
-		return nil, err
-	}
-	restore = func() {
-		os.Unsetenv("GATEHOUSE_CONFIG")
-		errs := []error{lab.Script(root, "gw.sh", "stop"), os.WriteFile(polFile, orig, st.Mode().Perm()), lab.Script(root, "gw.sh", "start")}
-		os.Remove(heldCfg)
-		if err := errors.Join(errs...); err != nil {
-			fmt.Fprintf(os.Stderr, "bench: held: restoring the lab's Gatehouse: %v\n", err)
+	// The running Gatehouse reloads it too; the restart reads it whole.
+	writePolicy(pol)
+	restoreGW, err := withConfig(root, "gatehouse-bench-held.yaml", func(cfg []byte) ([]byte, error) {
+		if k := len(holdKey.FindAll(cfg, -1)); k != 1 {
+			return nil, fmt.Errorf("held: out/gatehouse.yaml has %d \"  hold:\" lines, want the one of approvals", k)
 		}
-	}
-	if err := lab.Script(root, "gw.sh", "stop"); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(polFile, pol, st.Mode().Perm()); err != nil {
-		restore()
-		return nil, err
-	}
-	os.Setenv("GATEHOUSE_CONFIG", heldCfg)
-	err = lab.Script(root, "gw.sh", "start")
-	os.Unsetenv("GATEHOUSE_CONFIG")
+		return holdKey.ReplaceAll(cfg, []byte("  hold: "+heldHold.String()+"   # make bench (held workload)")), nil
+	})
 	if err != nil {
-		restore()
-		return nil, err
+		writePolicy(orig)
+		return nil, fmt.Errorf("held: %w", err)
 	}
-	return restore, nil
+	return func() { writePolicy(orig); restoreGW() }, nil
 }
 
 func renderHeld(r *heldResult, took time.Duration) string {
@@ -528,6 +511,8 @@ retryable 503 would be retried (up to 3 times), as an SDK does.
 	fmt.Fprintf(&b, "| Gatehouse RssAnon: before / all held / peak while held / peak while approved and answered | %s / %s / %s / %s |\n", mib(r.before.anon), mib(r.pending.anon), mib(r.peakHold.anon), mib(r.peakRelease.anon))
 	fmt.Fprintf(&b, "| Gatehouse VmRSS: before / all held / peak while held / peak while approved and answered | %s / %s / %s / %s |\n", mib(r.before.rss), mib(r.pending.rss), mib(r.peakHold.rss), mib(r.peakRelease.rss))
 	fmt.Fprintf(&b, "| per held call (all held, less before): RssAnon, VmRSS | %s, %s |\n", per(r.before.anon, r.pending.anon), per(r.before.rss, r.pending.rss))
+	fmt.Fprintf(&b, "| Gatehouse's Go heap with all held: HeapAlloc (live and not yet collected) / HeapInuse / goroutine stacks | %s / %s / %s |\n",
+		mib(int64(r.memStats["HeapAlloc"])), mib(int64(r.memStats["HeapInuse"])), mib(int64(r.memStats["Stack"])))
 	fmt.Fprintf(&b, "| Gatehouse open fds / goroutines: before, all held, after | %d / %d, %d / %d, %d / %d |\n", r.before.fds, r.before.goroutines, r.pending.fds, r.pending.goroutines, r.after.fds, r.after.goroutines)
 	fmt.Fprintf(&b, "| approving all %d (%d in flight) | %.1f s (%.0f/s; one approval p50 %s, p99 %s) |\n", r.n, heldApprovers, r.approveTook.Seconds(), float64(r.approved)/r.approveTook.Seconds(), us(pct(0.5)), us(pct(0.99)))
 	fmt.Fprintf(&b, "| all calls answered, after the first approval / after the last | %.1f s / %.1f s |\n", r.completeTook.Seconds(), r.afterLast.Seconds())
@@ -544,5 +529,14 @@ retryable 503 would be retried (up to 3 times), as an SDK does.
 		verdict = fmt.Sprintf("NOT ALL COMPLETE: %d failed (first: %s); %d approvals failed (first: %v)", r.failed, r.firstFail, r.approveErrs, r.approveFirst)
 	}
 	fmt.Fprintf(&b, "\nTarget (issue [6/6]): %d calls held at once, and all complete after approval — %s.\n", r.n, verdict)
+	fmt.Fprintf(&b, `
+"After" is a second after the last call's answer, with the agents' %d
+keep-alive connections still open and Gatehouse's upstream pool holding
+what it keeps. Gatehouse's in-use heap with all %d held (net/http/pprof
+heap?gc=1, taken after the samples above), `+"`go tool pprof -top -sample_index=inuse_space`"+`, top 12:
+
+`+"```"+`
+%s`+"```"+`
+`, r.n, r.n, r.heap)
 	return b.String()
 }

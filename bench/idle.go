@@ -21,8 +21,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -200,8 +202,8 @@ func startUpstreamChild(root, addr string) (stop func(), err error) {
 	return stop, nil
 }
 
-// tcpStates summarises the TCP sockets in namespace ns by state and
-// local port ("ESTAB :15001 5, ...").
+// tcpStates summarises the TCP sockets in namespace ns by state and ports
+// ("ESTAB :443 → :eph 5, ...").
 func tcpStates(ns string) string {
 	out, err := exec.Command("ip", "netns", "exec", ns, "ss", "-Htan").Output()
 	if err != nil {
@@ -213,15 +215,23 @@ func tcpStates(ns string) string {
 		if len(f) < 5 {
 			continue
 		}
-		_, port, _ := net.SplitHostPort(f[3])
-		_, rport, _ := net.SplitHostPort(f[4])
-		n[f[0]+" local :"+port+" remote :"+rport]++
+		n[f[0]+" "+portOf(f[3])+" → "+portOf(f[4])]++
 	}
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(n)) {
 		parts = append(parts, fmt.Sprintf("%s %d", k, n[k]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// portOf is ":port" of an address ss prints, ":eph" for ports in
+// Linux's default ephemeral range.
+func portOf(addr string) string {
+	_, port, _ := net.SplitHostPort(addr)
+	if p, err := strconv.Atoi(port); err == nil && p >= 32768 {
+		return ":eph"
+	}
+	return ":" + port
 }
 
 // establishedAt counts the TCP connections established to addr inside
@@ -304,9 +314,12 @@ type idleRun struct {
 type idleGW struct {
 	before, open, after, closed gwSample
 	cpuIdle                     float64 // CPU seconds during the wait
-	closedSockets               string  // TCP sockets in gh-gw by state after the close
+	memLimit                    string  // Gatehouse's memory_limit, as the config gives it
+	memLimitBytes               int64   // 0: off or unknown
 	heap                        string  // pprof -top of the heap after the wait
-	heapTotal                   string
+	cpuProf                     string  // pprof -top of a CPU profile over the wait
+	gcs                         int     // GC cycles during the wait
+	memStats                    map[string]float64
 }
 
 // gwSample is Gatehouse's memory and descriptors at one moment.
@@ -329,7 +342,9 @@ func sampleGW(pid int) gwSample {
 
 // gwPprof fetches path from Gatehouse's pprof, from inside gh-gw.
 func gwPprof(path string) ([]byte, error) {
-	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{DialContext: lab.DialFrom(lab.NSGW, nil)}}
+	// A connection per fetch, closed after: one kept alive would count
+	// among Gatehouse's descriptors and goroutines.
+	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{DialContext: lab.DialFrom(lab.NSGW, nil), DisableKeepAlives: true}}
 	resp, err := hc.Get("http://" + pprofAddr + path)
 	if err != nil {
 		return nil, fmt.Errorf("%w (Gatehouse started without --pprof %s?)", err, pprofAddr)
@@ -356,41 +371,77 @@ func gwGoroutines() int {
 	return n
 }
 
-// heapTop is `go tool pprof -top` of Gatehouse's in-use heap (after a
-// GC), the top n entries by flat bytes, and the profile's total.
-func heapTop(n int) (table, total string, err error) {
-	b, err := gwPprof("/debug/pprof/heap?gc=1")
+// memoryLimit is memory_limit in Gatehouse's config file, in words and
+// bytes (0 when off or unknown).
+func memoryLimit(file string) (string, int64) {
+	b, err := os.ReadFile(file)
 	if err != nil {
-		return "", "", err
+		return "unknown (" + err.Error() + ")", 0
 	}
-	tmp, err := os.CreateTemp("", "gatehouse-heap-*.pprof")
+	m := regexp.MustCompile(`(?m)^memory_limit:[ \t]*(-?[0-9]+)`).FindSubmatch(b)
+	if m == nil {
+		return "128 MiB (default)", 128 << 20
+	}
+	v, _ := strconv.ParseInt(string(m[1]), 10, 64)
+	if v < 0 {
+		return "off", 0
+	}
+	return mib(v), v
+}
+
+// gwProfile fetches one of Gatehouse's pprof profiles (path), keeps it in
+// the temporary directory as keep for `go tool pprof`, and returns its
+// `go tool pprof -top` with args (header lines naming the file dropped).
+func gwProfile(path, keep string, args ...string) (string, error) {
+	b, err := gwPprof(path)
 	if err != nil {
-		return "", "", err
+		return "", err
 	}
-	defer os.Remove(tmp.Name())
-	tmp.Write(b)
-	tmp.Close()
-	keep := filepath.Join(os.TempDir(), "gatehouse-bench-idle-heap.pprof")
-	if os.WriteFile(keep, b, 0o644) == nil {
-		fmt.Fprintf(os.Stderr, "bench: idle: heap profile kept in %s\n", keep)
+	keep = filepath.Join(os.TempDir(), keep)
+	if err := os.WriteFile(keep, b, 0o644); err != nil {
+		return "", err
 	}
+	fmt.Fprintf(os.Stderr, "bench: profile %s kept in %s\n", path, keep)
 	goBin := os.Getenv("GO")
 	if goBin == "" {
 		goBin = "go"
 	}
 	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(goBin, "tool", "pprof", "-top", "-sample_index=inuse_space", fmt.Sprintf("-nodecount=%d", n), tmp.Name())
+	cmd := exec.Command(goBin, append(append([]string{"tool", "pprof", "-top"}, args...), keep)...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return "", "", fmt.Errorf("go tool pprof: %w: %s", err, stderr.String())
+		return "", fmt.Errorf("go tool pprof %v: %w: %s", args, err, stderr.String())
 	}
-	out := keepTable(stdout.String())
-	for _, l := range strings.Split(out, "\n") {
-		if strings.HasPrefix(strings.TrimSpace(l), "Showing nodes accounting for") {
-			total = strings.TrimSpace(l)
+	return keepTable(stdout.String()), nil
+}
+
+// heapTop is the top n entries of Gatehouse's in-use heap, after a GC,
+// by flat bytes.
+func heapTop(keep string, n int) (string, error) {
+	return gwProfile("/debug/pprof/heap?gc=1", keep, "-sample_index=inuse_space", fmt.Sprintf("-nodecount=%d", n))
+}
+
+// gwMemStats reads fields of the runtime.MemStats Gatehouse's heap
+// profile ends with in its text form ("# NumGC = 12"), -1 when absent.
+func gwMemStats(fields ...string) map[string]float64 {
+	got := map[string]float64{}
+	for _, f := range fields {
+		got[f] = -1
+	}
+	b, err := gwPprof("/debug/pprof/heap?debug=1")
+	if err != nil {
+		return got
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(strings.TrimPrefix(l, "# "), " = ")
+		if _, want := got[k]; ok && want {
+			var x float64
+			if _, err := fmt.Sscan(v, &x); err == nil {
+				got[k] = x
+			}
 		}
 	}
-	return out, total, nil
+	return got
 }
 
 // openIdle opens n connections to addr from gh-agent, one call on each,
@@ -515,11 +566,30 @@ func runIdle(ctx context.Context, root string, n int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	gatehouseCA, err := lab.CertPool(filepath.Join(lab.Out(root), "gatehouse-ca.pem"))
+	gw, err := idleThrough(ctx, root, "gatehouse (transparent)", "gatehouse.yaml", n, up, true)
 	if err != nil {
 		return "", err
 	}
-	pid, err := gatehousePID(root)
+	// Again with Go's soft memory limit off, to tell the collector's
+	// share of the idle CPU.
+	restore, err := withConfig(root, "gatehouse-bench-idle.yaml", func(cfg []byte) ([]byte, error) {
+		if memLimitKey.Match(cfg) {
+			return memLimitKey.ReplaceAll(cfg, []byte("memory_limit: -1")), nil
+		}
+		return append(cfg, "memory_limit: -1   # make bench (idle workload)\n"...), nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("idle: %w", err)
+	}
+	off, err := idleThrough(ctx, root, "gatehouse (transparent), memory_limit -1", "gatehouse-bench-idle.yaml", n, up, false)
+	restore()
+	if err != nil {
+		return "", err
+	}
+
+	// Direct, for comparison: the same connections to a server like the
+	// bench's on 8443 (not captured), in a child process.
+	gatehouseCA, err := lab.CertPool(filepath.Join(lab.Out(root), "gatehouse-ca.pem"))
 	if err != nil {
 		return "", err
 	}
@@ -527,45 +597,6 @@ func runIdle(ctx context.Context, root string, n int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-
-	// Through Gatehouse.
-	gw := &idleRun{target: "gatehouse (transparent)", gw: &idleGW{}}
-	g := gw.gw
-	g.before = sampleGW(pid)
-	conns := openIdle(ctx, lab.AWSIP2+":443", gatehouseCA, creds, n, gw)
-	if gw.opened == 0 {
-		return "", fmt.Errorf("idle, %s: no connection opened: %v", gw.target, gw.firstErr)
-	}
-	g.open = sampleGW(pid)
-	gw.upOpen = up.openConns(443)
-	fmt.Fprintf(os.Stderr, "bench: idle, %s: %d of %d open in %.1fs (%d failed: %v); Gatehouse RssAnon %s → %s, VmRSS %s → %s, fds %d → %d, goroutines %d → %d; upstream connections open %d\n",
-		gw.target, gw.opened, n, gw.openTook.Seconds(), gw.openErrs, gw.firstErr, mib(g.before.anon), mib(g.open.anon), mib(g.before.rss), mib(g.open.rss),
-		g.before.fds, g.open.fds, g.before.goroutines, g.open.goroutines, gw.upOpen)
-	cpu := startCPU(pid)
-	time.Sleep(idleWait)
-	g.cpuIdle, _ = cpu()
-	g.after = sampleGW(pid)
-	gw.upAfter = up.openConns(443)
-	fmt.Fprintf(os.Stderr, "bench: idle, %s: after %s idle: RssAnon %s, VmRSS %s, fds %d, goroutines %d, CPU %.2fs; upstream connections open %d\n",
-		gw.target, idleWait, mib(g.after.anon), mib(g.after.rss), g.after.fds, g.after.goroutines, g.cpuIdle, gw.upAfter)
-	if g.heap, g.heapTotal, err = heapTop(15); err != nil {
-		closeAll(conns)
-		return "", fmt.Errorf("idle: heap profile: %w", err)
-	}
-	callAgain(conns, creds, gw)
-	closeAll(conns)
-	// Gatehouse sees the closes as they come; give it a moment.
-	for i := 0; i < 100 && sampleGW(pid).fds > g.before.fds+int(gw.upAfter)+gw.opened/100; i++ {
-		time.Sleep(100 * time.Millisecond)
-	}
-	g.closed = sampleGW(pid)
-	g.closedSockets = tcpStates(lab.NSGW)
-	fmt.Fprintf(os.Stderr, "bench: idle: TCP sockets in %s after the close: %s\n", lab.NSGW, g.closedSockets)
-	fmt.Fprintf(os.Stderr, "bench: idle, %s: a second call answered on %d of %d (%d failed: %v; longest idle before it %.1fs); closed: RssAnon %s, VmRSS %s, fds %d, goroutines %d\n",
-		gw.target, gw.again, gw.opened, gw.againErrs, gw.againFirst, gw.maxIdle.Seconds(), mib(g.closed.anon), mib(g.closed.rss), g.closed.fds, g.closed.goroutines)
-
-	// Direct, for comparison: the same connections to a server like the
-	// bench's on 8443 (not captured), in a child process.
 	directAddr := lab.AWSIP2 + ":8443"
 	up.Close() // its 8443 listener
 	stop, err := startUpstreamChild(root, directAddr)
@@ -574,7 +605,7 @@ func runIdle(ctx context.Context, root string, n int) (string, error) {
 	}
 	defer stop()
 	direct := &idleRun{target: "direct"}
-	conns = openIdle(ctx, directAddr, publicCA, creds, n, direct)
+	conns := openIdle(ctx, directAddr, publicCA, creds, n, direct)
 	direct.upOpen = establishedAt(directAddr)
 	time.Sleep(idleWait)
 	direct.upAfter = establishedAt(directAddr)
@@ -582,16 +613,125 @@ func runIdle(ctx context.Context, root string, n int) (string, error) {
 	closeAll(conns)
 	fmt.Fprintf(os.Stderr, "bench: idle, direct: %d of %d open in %.1fs (%d failed: %v), %d open at the upstream, %d after %s; a second call answered on %d (%d failed: %v)\n",
 		direct.opened, n, direct.openTook.Seconds(), direct.openErrs, direct.firstErr, direct.upOpen, direct.upAfter, idleWait, direct.again, direct.againErrs, direct.againFirst)
-	return renderIdle(n, gw, direct, time.Since(t0).Round(time.Second)), nil
+	return renderIdle(n, gw, off, direct, time.Since(t0).Round(time.Second)), nil
 }
 
-func renderIdle(n int, gw, direct *idleRun, took time.Duration) string {
+var memLimitKey = regexp.MustCompile(`(?m)^memory_limit:.*$`)
+
+// idleThrough opens n connections through the lab's Gatehouse (running
+// with config, a file in out/), leaves them idle for idleWait under a CPU
+// profile, samples Gatehouse's memory, profiles its heap (withHeap), makes
+// a second call on each and closes them.
+func idleThrough(ctx context.Context, root, target, config string, n int, up *benchUpstream, withHeap bool) (*idleRun, error) {
+	gatehouseCA, err := lab.CertPool(filepath.Join(lab.Out(root), "gatehouse-ca.pem"))
+	if err != nil {
+		return nil, err
+	}
+	pid, err := gatehousePID(root)
+	if err != nil {
+		return nil, err
+	}
+	creds, err := sessionCreds(ctx, lab.AgentDial(lab.AWSAddr), gatehouseCA, filepath.Join(lab.Out(root), "tokens/agent"))
+	if err != nil {
+		return nil, err
+	}
+	gw := &idleRun{target: target, gw: &idleGW{}}
 	g := gw.gw
-	per := func(a, b int64) string {
-		if gw.opened == 0 {
+	g.memLimit, g.memLimitBytes = memoryLimit(filepath.Join(lab.Out(root), config))
+	g.before = sampleGW(pid)
+	conns := openIdle(ctx, lab.AWSIP2+":443", gatehouseCA, creds, n, gw)
+	if gw.opened == 0 {
+		return nil, fmt.Errorf("idle, %s: no connection opened: %v", gw.target, gw.firstErr)
+	}
+	defer closeAll(conns)
+	g.open = sampleGW(pid)
+	gw.upOpen = up.openConns(443)
+	fmt.Fprintf(os.Stderr, "bench: idle, %s: %d of %d open in %.1fs (%d failed: %v); Gatehouse RssAnon %s → %s, VmRSS %s → %s, fds %d → %d, goroutines %d → %d; upstream connections open %d\n",
+		gw.target, gw.opened, n, gw.openTook.Seconds(), gw.openErrs, gw.firstErr, mib(g.before.anon), mib(g.open.anon), mib(g.before.rss), mib(g.open.rss),
+		g.before.fds, g.open.fds, g.before.goroutines, g.open.goroutines, gw.upOpen)
+	// The wait is a CPU profile of Gatehouse: what it does while nothing
+	// is asked of it.
+	ms0 := gwMemStats("NumGC")
+	cpu := startCPU(pid)
+	name := "gatehouse-bench-idle-cpu.pprof"
+	if !withHeap {
+		name = "gatehouse-bench-idle-nolimit-cpu.pprof"
+	}
+	g.cpuProf, err = gwProfile(fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(idleWait.Seconds())), name, "-nodecount=12")
+	g.cpuIdle, _ = cpu()
+	if err != nil {
+		return nil, fmt.Errorf("idle: CPU profile: %w", err)
+	}
+	ms1 := gwMemStats("NumGC", "HeapAlloc", "HeapInuse", "Stack", "Sys")
+	g.gcs, g.memStats = int(ms1["NumGC"]-ms0["NumGC"]), ms1
+	g.after = sampleGW(pid)
+	gw.upAfter = up.openConns(443)
+	fmt.Fprintf(os.Stderr, "bench: idle, %s: after %s idle: RssAnon %s, VmRSS %s, fds %d, goroutines %d, CPU %.2fs, %d GC cycles (MemStats %v); upstream connections open %d\n",
+		gw.target, idleWait, mib(g.after.anon), mib(g.after.rss), g.after.fds, g.after.goroutines, g.cpuIdle, g.gcs, g.memStats, gw.upAfter)
+	if withHeap {
+		if g.heap, err = heapTop("gatehouse-bench-idle-heap.pprof", 15); err != nil {
+			return nil, fmt.Errorf("idle: heap profile: %w", err)
+		}
+	}
+	callAgain(conns, creds, gw)
+	closeAll(conns)
+	// Gatehouse sees the closes as they come; give it a moment.
+	for i := 0; i < 100 && sampleGW(pid).fds > g.before.fds+int(gw.upAfter)+gw.opened/100; i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	g.closed = sampleGW(pid)
+	fmt.Fprintf(os.Stderr, "bench: idle, %s: a second call answered on %d of %d (%d failed: %v; longest idle before it %.1fs); closed: RssAnon %s, VmRSS %s, fds %d, goroutines %d; TCP sockets in %s: %s\n",
+		gw.target, gw.again, gw.opened, gw.againErrs, gw.againFirst, gw.maxIdle.Seconds(), mib(g.closed.anon), mib(g.closed.rss), g.closed.fds, g.closed.goroutines,
+		lab.NSGW, tcpStates(lab.NSGW))
+	return gw, nil
+}
+
+// withConfig restarts the lab's Gatehouse with a copy of
+// out/gatehouse.yaml that edit changed, as out/name (gw.sh's
+// GATEHOUSE_CONFIG), checked first; restore restarts it with the lab's.
+func withConfig(root, name string, edit func([]byte) ([]byte, error)) (restore func(), err error) {
+	out := lab.Out(root)
+	cfg, err := os.ReadFile(filepath.Join(out, "gatehouse.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	if cfg, err = edit(cfg); err != nil {
+		return nil, err
+	}
+	file := filepath.Join(out, name)
+	if err := os.WriteFile(file, cfg, 0o600); err != nil {
+		return nil, err
+	}
+	if b, err := exec.Command(filepath.Join(out, "bin/gatehouse"), "config", "check", file).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("gatehouse config check %s: %v: %s", file, err, b)
+	}
+	restore = func() {
+		os.Unsetenv("GATEHOUSE_CONFIG")
+		err := errors.Join(lab.Script(root, "gw.sh", "stop"), lab.Script(root, "gw.sh", "start"))
+		os.Remove(file)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: restarting the lab's Gatehouse with its own config: %v\n", err)
+		}
+	}
+	if err := lab.Script(root, "gw.sh", "stop"); err != nil {
+		return nil, err
+	}
+	os.Setenv("GATEHOUSE_CONFIG", file)
+	err = lab.Script(root, "gw.sh", "start")
+	os.Unsetenv("GATEHOUSE_CONFIG")
+	if err != nil {
+		restore()
+		return nil, err
+	}
+	return restore, nil
+}
+
+func renderIdle(n int, gw, off, direct *idleRun, took time.Duration) string {
+	per := func(r *idleRun, a, b int64) string {
+		if r.opened == 0 {
 			return "—"
 		}
-		return fmt.Sprintf("%.1f KiB", float64(b-a)/1024/float64(gw.opened))
+		return fmt.Sprintf("%.1f KiB", float64(b-a)/1024/float64(r.opened))
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s (%d)\n\n", idleSection, n)
@@ -599,52 +739,92 @@ func renderIdle(n int, gw, direct *idleRun, took time.Duration) string {
 alone by `+"`go run ./bench -workloads idle`"+`; the workload took %s).
 From gh-agent, %d TLS connections (%d opened in parallel), each with one
 SigV4-signed GetItem (session credentials from Gatehouse's STS) whose 200
-keeps it open, then all left idle for %s; Gatehouse's memory sampled
-before the first, when all are open, and after the wait
-(/proc/<pid>/status: RssAnon is its heap, stacks and Badger's tables;
-VmRSS adds mapped files, the record store's among them). Then a second
-call on every connection, oldest first, shows it was still open
-(Gatehouse closes agent connections idle for intercept.timeouts.idle,
-90 s), and all are closed. The upstream is the bench's own DynamoDB-like
-server on %s: through Gatehouse on 443 (captured), direct on 8443.
+keeps it open, then all left idle for %s, during which a CPU profile of
+Gatehouse runs. Gatehouse's memory is sampled before the first, when all
+are open, and after the wait (/proc/<pid>/status: RssAnon is its heap,
+stacks and Badger's tables; VmRSS adds mapped files, the record store's
+among them); then its in-use heap is profiled. A second call on every
+connection, oldest first, shows it was still open (Gatehouse closes agent
+connections idle for intercept.timeouts.idle, 90 s), and all are closed.
+Then the same again with Gatehouse restarted with memory_limit -1 (Go's
+soft memory limit off; the lab's config leaves the default), and the lab's
+config restored. The upstream is the bench's own DynamoDB-like server on
+%s: through Gatehouse on 443 (captured); direct on 8443, from a child
+process of the bench (the bench holds the clients' ends).
 
 `, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), cpuModel(), took, n, idleOpeners, idleWait, lab.AWSIP2)
+	runs := []*idleRun{direct, gw, off}
 	fmt.Fprintf(&b, "| target | connections open | opening took | second call answered | longest idle before it | upstream connections open: all open / after %s |\n|---|---:|---:|---:|---:|---:|\n", idleWait)
-	for _, r := range []*idleRun{direct, gw} {
+	for _, r := range runs {
 		fmt.Fprintf(&b, "| %s | %d of %d | %.1f s | %d of %d | %.1f s | %d / %d |\n", r.target, r.opened, n, r.openTook.Seconds(), r.again, r.opened, r.maxIdle.Seconds(), r.upOpen, r.upAfter)
 	}
-	fmt.Fprintf(&b, "\n| Gatehouse | RssAnon | VmRSS | open fds | goroutines |\n|---|---:|---:|---:|---:|\n")
-	for _, s := range []struct {
-		what string
-		s    gwSample
-	}{{"before", g.before}, {fmt.Sprintf("%d open", gw.opened), g.open}, {fmt.Sprintf("%d open, after %s idle", gw.opened, idleWait), g.after}, {"all closed", g.closed}} {
-		fmt.Fprintf(&b, "| %s | %s | %s | %d | %d |\n", s.what, mib(s.s.anon), mib(s.s.rss), s.s.fds, s.s.goroutines)
+	fmt.Fprintf(&b, "\n| Gatehouse, memory_limit | | RssAnon | VmRSS | open fds | goroutines |\n|---|---|---:|---:|---:|---:|\n")
+	for _, r := range []*idleRun{gw, off} {
+		g := r.gw
+		for _, s := range []struct {
+			what string
+			s    gwSample
+		}{{"before", g.before}, {fmt.Sprintf("%d open", r.opened), g.open}, {fmt.Sprintf("%d open, after %s idle", r.opened, idleWait), g.after}, {"all closed", g.closed}} {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | %d |\n", g.memLimit, s.what, mib(s.s.anon), mib(s.s.rss), s.s.fds, s.s.goroutines)
+		}
+		fmt.Fprintf(&b, "| %s | per connection, all open (less before) | %s | %s | | |\n", g.memLimit, per(r, g.before.anon, g.open.anon), per(r, g.before.rss, g.open.rss))
+		fmt.Fprintf(&b, "| %s | per connection, after the wait (less before) | %s | %s | | |\n", g.memLimit, per(r, g.before.anon, g.after.anon), per(r, g.before.rss, g.after.rss))
 	}
-	fmt.Fprintf(&b, "| per connection (all open, after the wait; less before) | %s, %s | %s, %s | | |\n",
-		per(g.before.anon, g.open.anon), per(g.before.anon, g.after.anon), per(g.before.rss, g.open.rss), per(g.before.rss, g.after.rss))
+	g := gw.gw
 	peak := max(g.open.rss, g.after.rss)
 	verdict := "holds"
-	if gw.opened < n || peak > idleTargetBytes {
+	if gw.opened < n || gw.again < n || peak > idleTargetBytes {
 		verdict = "DOES NOT HOLD"
 	}
-	fmt.Fprintf(&b, "\nTarget (issue [6/6]): %d idle connections ≤ 1 GiB RSS: VmRSS %s with %d open — %s.\n", n, mib(peak), gw.opened, verdict)
-	fmt.Fprintf(&b, "\nGatehouse used %.2f CPU-seconds over the %s the connections sat idle.\n", g.cpuIdle, idleWait)
+	fmt.Fprintf(&b, "\nTarget (issue [6/6]): %d idle connections ≤ 1 GiB RSS, with the lab's config: VmRSS %s at most with %d open, %d still open after the wait — %s (with memory_limit -1: VmRSS %s at most).\n",
+		n, mib(peak), gw.opened, gw.again, verdict, mib(max(off.gw.open.rss, off.gw.after.rss)))
+
 	fmt.Fprintf(&b, `
 Upstream connections: Gatehouse's upstream transport keeps at most
 intercept.upstream.max_idle_conns_per_host (64 by default) idle
 connections per host. With all %d agent connections open, %d upstream
 connections were open at the bench's upstream, %d after the wait`, gw.opened, gw.upOpen, gw.upAfter)
 	if gw.upAfter < int64(gw.opened) {
-		b.WriteString(": an idle agent connection holds no upstream connection of its own, and its cost to Gatehouse is the agent side")
+		b.WriteString(`: an
+idle agent connection holds no upstream connection of its own; what it
+costs Gatehouse is its agent side`)
 	}
-	b.WriteString(".\n")
+	b.WriteString(".")
 	if direct.opened > 0 {
-		fmt.Fprintf(&b, "Direct, the bench process holds both ends of every connection: %d opened, %d open at the upstream after the wait, %d answered a second call.\n", direct.opened, direct.upAfter, direct.again)
+		fmt.Fprintf(&b, ` Direct, the bench holds the clients' ends: %d
+opened, %d open at the upstream after the wait, %d answered a second call.`, direct.opened, direct.upAfter, direct.again)
 	}
-	if gw.openErrs > 0 || gw.againErrs > 0 || direct.openErrs > 0 || direct.againErrs > 0 {
-		fmt.Fprintf(&b, "\nFailures: through Gatehouse %d opening (first: %v) and %d second calls (first: %v); direct %d opening (first: %v) and %d second calls (first: %v).\n",
-			gw.openErrs, gw.firstErr, gw.againErrs, gw.againFirst, direct.openErrs, direct.firstErr, direct.againErrs, direct.againFirst)
+	b.WriteString("\n")
+	for _, r := range runs {
+		if r.openErrs > 0 || r.againErrs > 0 {
+			fmt.Fprintf(&b, "\nFailures, %s: %d opening (first: %v), %d second calls (first: %v).\n", r.target, r.openErrs, r.firstErr, r.againErrs, r.againFirst)
+		}
 	}
-	fmt.Fprintf(&b, "\nGatehouse's in-use heap after the wait (net/http/pprof heap?gc=1, `go tool pprof -top -sample_index=inuse_space`), top 15:\n\n```\n%s```\n", g.heap)
+
+	b.WriteString("\nWhile the connections sat idle, Gatehouse")
+	for i, r := range []*idleRun{gw, off} {
+		g, ms := r.gw, r.gw.memStats
+		sep := " with memory_limit "
+		if i > 0 {
+			sep = "; with memory_limit "
+		}
+		fmt.Fprintf(&b, "%s%s used %.2f CPU-seconds in %s (%.2f cores) and ran %d GC cycles, its Go heap holding %s after the wait (HeapAlloc; HeapInuse %s) and goroutine stacks %s",
+			sep, g.memLimit, g.cpuIdle, idleWait, g.cpuIdle/idleWait.Seconds(), g.gcs, mib(int64(ms["HeapAlloc"])), mib(int64(ms["HeapInuse"])), mib(int64(ms["Stack"])))
+	}
+	b.WriteString(".")
+	if g.memLimitBytes > 0 && g.memStats["HeapAlloc"] > float64(g.memLimitBytes) && g.cpuIdle > 0.2*idleWait.Seconds() && off.gw.cpuIdle < g.cpuIdle/2 {
+		fmt.Fprintf(&b, ` With the lab's config the connections' live heap and stacks are over
+Go's soft memory limit, so the collector runs cycle after cycle (%.0f a
+second), each scanning %d goroutine stacks and the connections' buffers,
+with nothing to free: an idle gateway with this many connections keeps
+%.1f cores busy (the CPU profile below is the collector's). The limit
+suits the transient heap of large calls, not the steady heap of many idle
+connections. Off, the collector rests, but what the opening left behind
+stays until the heap doubles: VmRSS %s after the wait.`,
+			float64(g.gcs)/idleWait.Seconds(), g.after.goroutines, g.cpuIdle/idleWait.Seconds(), mib(off.gw.after.rss))
+	}
+	fmt.Fprintf(&b, "\n\nCPU profile over the wait, lab config (net/http/pprof, %s), `go tool pprof -top`, top 12:\n\n```\n%s```\n", idleWait, g.cpuProf)
+	fmt.Fprintf(&b, "\nThe same with memory_limit -1:\n\n```\n%s```\n", tableOnly(off.gw.cpuProf))
+	fmt.Fprintf(&b, "\nGatehouse's in-use heap after the wait, lab config (net/http/pprof heap?gc=1, `go tool pprof -top -sample_index=inuse_space`), top 15:\n\n```\n%s```\n", g.heap)
 	return b.String()
 }

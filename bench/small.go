@@ -75,12 +75,13 @@ type measured struct {
 }
 
 // runSmall runs the small and conns workloads against every target and
-// returns their sections for BENCHMARKS.md.
-func runSmall(root string, sc smallConfig) (small, conns string, err error) {
+// returns their sections for BENCHMARKS.md, and the CPU time of the peers
+// it started.
+func runSmall(root string, sc smallConfig) (small, conns string, peersCPU float64, err error) {
 	t0 := time.Now()
 	cert, err := lab.PublicLeaf(root, benchHost)
 	if err != nil {
-		return "", "", err
+		return "", "", 0, err
 	}
 	// The upstream answers on 443 (reached through the gateways) and 8443
 	// (direct: gh-gw forwards it uncaptured).
@@ -88,7 +89,7 @@ func runSmall(root string, sc smallConfig) (small, conns string, err error) {
 	for _, port := range []string{"443", "8443"} {
 		ln, err := lab.Listen(lab.NSAWS, lab.AWSIP2+":"+port)
 		if err != nil {
-			return "", "", err
+			return "", "", 0, err
 		}
 		go srv.ServeTLS(ln, "", "")
 	}
@@ -96,19 +97,22 @@ func runSmall(root string, sc smallConfig) (small, conns string, err error) {
 
 	gatehouseCA, err := lab.CertPool(filepath.Join(lab.Out(root), "gatehouse-ca.pem"))
 	if err != nil {
-		return "", "", err
+		return "", "", 0, err
 	}
 	// Every call is signed with Gatehouse session credentials, as an
 	// agent's SDK signs (gatehouse-full verifies them); the others pass
 	// the signature on and the upstream ignores it.
 	creds, err := sessionCreds(context.Background(), lab.AgentDial(lab.AWSAddr), gatehouseCA, filepath.Join(lab.Out(root), "tokens/agent"))
 	if err != nil {
-		return "", "", err
+		return "", "", 0, err
 	}
 	ts, p, err := setUpTargets(root)
-	defer p.close()
+	defer func() {
+		p.close()
+		peersCPU = p.cpu
+	}()
 	if err != nil {
-		return "", "", err
+		return "", "", 0, err
 	}
 	for _, t := range ts {
 		if t.err == nil {
@@ -152,7 +156,7 @@ func runSmall(root string, sc smallConfig) (small, conns string, err error) {
 	if sc.conns {
 		conns = renderConns(head, connRuns, sc.connClients, sc.dur)
 	}
-	return small, conns, nil
+	return small, conns, p.cpu, nil
 }
 
 // probe makes one call through t and checks the answer: masked by

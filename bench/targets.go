@@ -110,8 +110,11 @@ func (t *target) client(conc int, keepAlive bool) *http.Client {
 type peers struct {
 	root, dir, publicCA string
 	gatehouseCA         *x509.CertPool
-	versions            []string // "squid: Squid Cache: Version 5.7", ...
+	versions            []string // "Squid Cache: Version 5.7 (...)", ...
 	closers             []func()
+	// cpu is the CPU time (seconds) of the processes started here, taken
+	// as each stops: the bench's work, not other work on the machine.
+	cpu float64
 }
 
 func (p *peers) close() {
@@ -448,7 +451,7 @@ func (p *peers) start(name, logFile string, argv ...string) (*peerProc, error) {
 	}
 	pp := &peerProc{name: name, log: logFile, cmd: cmd, exited: make(chan struct{})}
 	go func() { cmd.Wait(); close(pp.exited) }()
-	p.closers = append(p.closers, pp.stop)
+	p.closers = append(p.closers, func() { p.cpu += pp.stop() })
 	return pp, nil
 }
 
@@ -479,9 +482,11 @@ func (pp *peerProc) waitListening(addr string) error {
 // stop sends its process group SIGTERM, and SIGKILL after 10 s (squid
 // takes 5 to shut down); then SIGKILL to any of its helpers still
 // running (squid starts them in process groups of their own).
-func (pp *peerProc) stop() {
+// It returns the CPU time the process and its helpers had used.
+func (pp *peerProc) stop() (cpu float64) {
 	pgid := pp.pid()
 	helpers := descendants(pgid)
+	cpu = procTreeCPU(pgid)
 	syscall.Kill(-pgid, syscall.SIGTERM)
 	select {
 	case <-pp.exited:
@@ -492,6 +497,7 @@ func (pp *peerProc) stop() {
 	for _, h := range helpers {
 		syscall.Kill(h, syscall.SIGKILL)
 	}
+	return cpu
 }
 
 // writeCA creates a CA (ECDSA P-256, like Gatehouse's) as dir/ca.pem and

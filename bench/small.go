@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -63,15 +64,27 @@ type usage struct {
 	target  float64 // the target's process tree
 	bench   float64 // the bench: clients and upstream
 	machine float64 // all busy time (/proc/stat)
+	others  float64 // processes none of the bench's (othersCPU)
 }
+
+// Before each run the bench waits up to quietWait for other processes to
+// use less than quietCores: the clients, the upstream and the target
+// share the machine's few cores, and a test or fuzzer running beside
+// them would skew one row against another.
+const (
+	quietWait  = 60 * time.Second
+	quietCores = 0.1
+)
 
 // measured is one run of a workload against one target.
 type measured struct {
-	t    *target
-	conc int
-	r    *result
-	use  usage
-	err  error // the target could not be measured: no figures
+	t      *target
+	conc   int
+	r      *result
+	use    usage
+	waited time.Duration // for other processes to go quiet
+	quiet  bool          // they did
+	err    error         // the target could not be measured: no figures
 }
 
 // runSmall runs the small and conns workloads against every target and
@@ -187,17 +200,71 @@ func measureTarget(t *target, creds aws.Credentials, conc int, keepAlive bool, d
 	if t.err != nil {
 		return m
 	}
+	m.waited, m.quiet = waitQuiet()
 	c := t.client(conc, keepAlive)
 	defer c.CloseIdleConnections()
 	measure(c, creds, conc, time.Second)
-	tc, bc, mc := procTreeCPU(t.pid), procCPU(os.Getpid()), machineBusy()
+	tc, bc, mc, oc := procTreeCPU(t.pid), procCPU(os.Getpid()), machineBusy(), othersCPU()
 	m.r = measure(c, creds, conc, dur)
-	m.use = usage{target: procTreeCPU(t.pid) - tc, bench: procCPU(os.Getpid()) - bc, machine: machineBusy() - mc}
+	m.use = usage{target: procTreeCPU(t.pid) - tc, bench: procCPU(os.Getpid()) - bc, machine: machineBusy() - mc, others: othersCPU() - oc}
 	if t.pid != 0 && !alive(t.pid) {
 		m.err = fmt.Errorf("its process %d exited during the run", t.pid)
 	}
 	return m
 }
+
+// waitQuiet waits, up to quietWait, for a second in which other
+// processes use less than quietCores; it says how long it waited and
+// whether they went quiet.
+func waitQuiet() (time.Duration, bool) {
+	t0 := time.Now()
+	for time.Since(t0) < quietWait {
+		o := othersCPU()
+		time.Sleep(time.Second)
+		if othersCPU()-o < quietCores {
+			return time.Since(t0), true
+		}
+	}
+	return time.Since(t0), false
+}
+
+// othersCPU is the CPU time (seconds) of the processes that are none of
+// the bench's: not the bench, not in the lab's namespaces (the lab's
+// daemons, Gatehouse, the peers), not kernel threads. Only processes
+// alive at both ends of an interval count in a difference: a lower bound.
+func othersCPU() float64 {
+	host, err := os.Readlink("/proc/1/ns/net")
+	if err != nil {
+		return 0
+	}
+	self := os.Getpid()
+	ents, _ := os.ReadDir("/proc")
+	t := 0.0
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		if ns, err := os.Readlink("/proc/" + e.Name() + "/ns/net"); err != nil || ns != host {
+			continue // gone, or in the lab
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		_, rest, _ := strings.Cut(string(b), ") ")
+		if f := strings.Fields(rest); len(f) > 6 {
+			if flags, _ := strconv.ParseUint(f[6], 10, 64); flags&pfKthread != 0 {
+				continue
+			}
+		}
+		t += procCPU(pid)
+	}
+	return t
+}
+
+// pfKthread marks a kernel thread in /proc/<pid>/stat's flags.
+const pfKthread = 0x00200000
 
 func alive(pid int) bool {
 	_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
@@ -208,8 +275,9 @@ func (m *measured) summary() string {
 	if m.r == nil {
 		return "not measured: " + m.err.Error()
 	}
-	s := fmt.Sprintf("%.0f/s, p50 %s, p99 %s, target CPU %.2f cores, machine %.2f cores", m.r.rate(), us(m.r.pct(0.5)), us(m.r.pct(0.99)),
-		m.use.target/m.r.elapsed.Seconds(), m.use.machine/m.r.elapsed.Seconds())
+	el := m.r.elapsed.Seconds()
+	s := fmt.Sprintf("%.0f/s, p50 %s, p99 %s, target CPU %.2f cores, machine %.2f cores, other processes %.2f cores (waited %s for them)", m.r.rate(), us(m.r.pct(0.5)), us(m.r.pct(0.99)),
+		m.use.target/el, m.use.machine/el, m.use.others/el, m.waited.Round(100*time.Millisecond))
 	if m.r.errors > 0 {
 		s += fmt.Sprintf(", %d errors, first: %v", m.r.errors, m.r.firstErr)
 	}
@@ -229,6 +297,9 @@ func (m *measured) note() string {
 	var n []string
 	if m.err != nil {
 		n = append(n, "error: "+oneLine(m.err.Error()))
+	}
+	if !m.quiet && m.r != nil {
+		n = append(n, fmt.Sprintf("other processes were still busy after %s of waiting", m.waited.Round(time.Second)))
 	}
 	if m.r != nil && m.r.errors > 0 {
 		n = append(n, fmt.Sprintf("%d calls failed (%.1f%%), first: %s", m.r.errors, 100*float64(m.r.errors)/float64(m.r.errors+m.r.calls), oneLine(fmt.Sprint(m.r.firstErr))))
@@ -324,18 +395,21 @@ CPU/call is the CPU time (user+system, /proc/<pid>/stat, the process and
 its children) of the target's process over the run divided by the calls;
 "target cores" is that CPU time over the run's wall time, "machine cores"
 all busy time of the machine over it (%[4]d cores: clients, upstream and
-target share them, so a target near %[4]d is starved, not slow). Ratios
-are calls/s over direct's in the same run; added latency is the target's
-percentile less direct's.
+target share them, so a target near %[4]d is starved, not slow), "others'
+cores" the CPU time of processes that are none of the bench's (not in
+the lab's namespaces, not the bench, not kernel threads) over it: other
+work on the machine, which the bench waits up to %[5]s to fall under
+%.1[6]f cores before each run. Ratios are calls/s over direct's in the same
+run; added latency is the target's percentile less direct's.
 
-`, benchHost, dur, head, runtime.NumCPU())
+`, benchHost, dur, head, runtime.NumCPU(), quietWait, quietCores)
 	for _, level := range levels {
 		direct := byName(level, "direct")
 		fmt.Fprintf(&b, "### %d concurrent client(s)\n\n", level[0].conc)
-		b.WriteString("| target | calls/s | × direct | p50 | p99 | added p50 | added p99 | CPU/call | target cores | machine cores | note |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+		b.WriteString("| target | calls/s | × direct | p50 | p99 | added p50 | added p99 | CPU/call | target cores | machine cores | others' cores | note |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 		for _, m := range level {
 			if !m.ok() {
-				fmt.Fprintf(&b, "| %s | — | — | — | — | — | — | — | — | — | %s |\n", m.t.name, m.note())
+				fmt.Fprintf(&b, "| %s | — | — | — | — | — | — | — | — | — | — | %s |\n", m.t.name, m.note())
 				continue
 			}
 			added := func(p float64) string {
@@ -349,8 +423,8 @@ percentile less direct's.
 				cpu = fmt.Sprintf("%.0f µs", m.cpuPerCall())
 			}
 			el := m.r.elapsed.Seconds()
-			fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %s | %s | %s | %.2f | %.2f | %s |\n", m.t.name, m.r.rate(), ratio(m, direct),
-				us(m.r.pct(0.5)), us(m.r.pct(0.99)), added(0.5), added(0.99), cpu, m.use.target/el, m.use.machine/el, m.note())
+			fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %s | %s | %s | %.2f | %.2f | %.2f | %s |\n", m.t.name, m.r.rate(), ratio(m, direct),
+				us(m.r.pct(0.5)), us(m.r.pct(0.99)), added(0.5), added(0.99), cpu, m.use.target/el, m.use.machine/el, m.use.others/el, m.note())
 		}
 		b.WriteString("\n")
 	}
@@ -408,13 +482,13 @@ connections (each target does as it does by default). CPU/conn is the
 target's CPU time per connection, as for small calls.
 
 %[3]s
-| target | conns/s | × direct | p50 | p99 | CPU/conn | target cores | machine cores | note |
-|---|---:|---:|---:|---:|---:|---:|---:|---|
+| target | conns/s | × direct | p50 | p99 | CPU/conn | target cores | machine cores | others' cores | note |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---|
 `, clients, dur, head)
 	direct := byName(runs, "direct")
 	for _, m := range runs {
 		if !m.ok() {
-			fmt.Fprintf(&b, "| %s | — | — | — | — | — | — | — | %s |\n", m.t.name, m.note())
+			fmt.Fprintf(&b, "| %s | — | — | — | — | — | — | — | — | %s |\n", m.t.name, m.note())
 			continue
 		}
 		cpu := "—"
@@ -422,8 +496,8 @@ target's CPU time per connection, as for small calls.
 			cpu = fmt.Sprintf("%.0f µs", m.cpuPerCall())
 		}
 		el := m.r.elapsed.Seconds()
-		fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %s | %.2f | %.2f | %s |\n", m.t.name, m.r.rate(), ratio(m, direct),
-			us(m.r.pct(0.5)), us(m.r.pct(0.99)), cpu, m.use.target/el, m.use.machine/el, m.note())
+		fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %s | %.2f | %.2f | %.2f | %s |\n", m.t.name, m.r.rate(), ratio(m, direct),
+			us(m.r.pct(0.5)), us(m.r.pct(0.99)), cpu, m.use.target/el, m.use.machine/el, m.use.others/el, m.note())
 	}
 	b.WriteString("\n")
 	for _, name := range []string{"gatehouse-full", "gatehouse-full, transparent"} {

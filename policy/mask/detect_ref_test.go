@@ -464,11 +464,15 @@ func refCheckParts(t *testing.T, text []byte) {
 	if want := refJWTCandidate.FindAllIndex(text, -1); !slices.EqualFunc(got, want, slices.Equal) {
 		t.Fatalf("JWT candidates in %q\n got %v\nwant %v (regexp)", text, got, want)
 	}
-	// Both answers change only where from passes a dash.
-	for from := 0; from <= len(text); from++ {
+	// Both answers change only where from passes a dash. In a long text
+	// only the first 64 such places are tried (each is a regexp over
+	// the rest of the text).
+	tried := 0
+	for from := 0; from <= len(text) && tried < 64; from++ {
 		if from > 0 && text[from-1] != '-' && (from < 2 || text[from-2] != '-') {
 			continue
 		}
+		tried++
 		for _, l := range []struct {
 			kw string
 			re *regexp.Regexp
@@ -485,7 +489,7 @@ func refCheckParts(t *testing.T, text []byte) {
 // refSeedTexts are realistic texts and the values of every stored fuzz
 // input of the package.
 func refSeedTexts(t testing.TB) [][]byte {
-	out := [][]byte{stBenchText()[:8<<10], []byte(stText), benchText()[:8<<10]}
+	out := [][]byte{stBenchText()[:2<<10], []byte(stText), benchText()[:2<<10]}
 	for _, c := range canaries {
 		out = append(out, []byte("x "+c.before+c.value+" y"))
 	}

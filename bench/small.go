@@ -233,10 +233,6 @@ func waitQuiet() (time.Duration, bool) {
 // daemons, Gatehouse, the peers), not kernel threads. Only processes
 // alive at both ends of an interval count in a difference: a lower bound.
 func othersCPU() float64 {
-	host, err := os.Readlink("/proc/1/ns/net")
-	if err != nil {
-		return 0
-	}
 	self := os.Getpid()
 	ents, _ := os.ReadDir("/proc")
 	t := 0.0
@@ -245,7 +241,7 @@ func othersCPU() float64 {
 		if err != nil || pid == self {
 			continue
 		}
-		if ns, err := os.Readlink("/proc/" + e.Name() + "/ns/net"); err != nil || ns != host {
+		if ns, err := os.Readlink("/proc/" + e.Name() + "/ns/net"); err != nil || ns != hostNS {
 			continue // gone, or in the lab
 		}
 		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
@@ -265,6 +261,15 @@ func othersCPU() float64 {
 
 // pfKthread marks a kernel thread in /proc/<pid>/stat's flags.
 const pfKthread = 0x00200000
+
+// hostNS names the network namespace the bench started in (the machine's:
+// /proc/1 cannot be read here), for othersCPU.
+var hostNS = func() string {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	ns, _ := os.Readlink("/proc/thread-self/ns/net")
+	return ns
+}()
 
 func alive(pid int) bool {
 	_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))

@@ -17,9 +17,9 @@ func TestRenderSmallReportsAFailedTarget(t *testing.T) {
 		}
 		return r
 	}
-	direct := &measured{t: &target{name: "direct"}, conc: 64, r: res(1000, time.Millisecond), quiet: true}
-	full := &measured{t: &target{name: "gatehouse-full", pid: 1}, conc: 64, r: res(600, 1200*time.Microsecond), use: usage{target: 0.3}, quiet: true}
-	squid := &measured{t: &target{name: "squid", pid: 2}, conc: 64, r: res(500, 2*time.Millisecond), quiet: true}
+	direct := &measured{t: &target{name: "direct"}, conc: 64, r: res(1000, time.Millisecond)}
+	full := &measured{t: &target{name: "gatehouse-full", pid: 1}, conc: 64, r: res(600, 1200*time.Microsecond), use: usage{target: 0.3}}
+	squid := &measured{t: &target{name: "squid", pid: 2}, conc: 64, r: res(500, 2*time.Millisecond)}
 	mitm := &measured{t: &target{name: "mitmproxy", pid: 3}, conc: 64, err: errors.New("mitmdump exited | Traceback")}
 	out := renderSmall("HEAD\n", [][]*measured{{direct, full, squid, mitm}}, time.Second)
 	for _, want := range []string{

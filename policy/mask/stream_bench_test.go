@@ -46,6 +46,10 @@ func (w *stHeapWatch) Write(p []byte) (int, error) {
 // BenchmarkStream masks 256 MiB of text with every detector of the
 // package: MB/s, allocations, and the largest heap in use seen while
 // streaming (heap-MiB), which must stay flat whatever the body's size.
+// On a shared 2-core AMD EPYC (3 runs each): 135-139 MB/s and 39.1M
+// allocs/op with the detectors of 775afc9, 1095-1126 MB/s and 1.03M
+// allocs/op (nearly all Fixed's replacement bytes) after they were
+// made faster.
 func BenchmarkStream(b *testing.B) {
 	const size = 256 << 20
 	dets := []Detector{AccessKeyID(), SecretAccessKey(), PrivateKey(), JWT(), Email(), Card(), SSN()}

@@ -192,11 +192,10 @@ func run(outFile string, workloads map[string]bool, sc smallConfig, size, maskSi
 	go func() { <-sig; lab.Script(root, "down.sh"); os.Exit(1) }()
 
 	var small, conns, large, masked, idleOut, heldOut string
-	var peersCPU float64
 	if workloads["small"] || workloads["conns"] {
 		t0 := time.Now()
 		sc.small, sc.conns = workloads["small"], workloads["conns"]
-		if small, conns, peersCPU, err = runSmall(root, sc); err != nil {
+		if small, conns, err = runSmall(root, sc); err != nil {
 			return err
 		}
 		fmt.Print(strings.TrimSpace(small+"\n\n"+conns) + "\n")
@@ -236,9 +235,7 @@ func run(outFile string, workloads map[string]bool, sc smallConfig, size, maskSi
 		fmt.Print("\n" + heldOut)
 		fmt.Fprintf(os.Stderr, "bench: held workload took %s\n", time.Since(t0).Round(time.Second))
 	}
-	// The peers' CPU (small and conns workloads) is the bench's, not
-	// other work's.
-	other := max(0, others()-peersCPU)
+	other := others()
 	took := time.Since(start).Round(time.Second)
 	fmt.Fprintf(os.Stderr, "bench: %s with the lab up; %.2f cores busy before it; other processes used %.1f CPU-seconds during it\n", took, idle, other)
 	if outFile == "" {

@@ -89,13 +89,14 @@ type measured struct {
 }
 
 // runSmall runs the small and conns workloads against every target and
-// returns their sections for BENCHMARKS.md, and the CPU time of the peers
-// it started.
-func runSmall(root string, sc smallConfig) (small, conns string, peersCPU float64, err error) {
+// returns their sections for BENCHMARKS.md. The peers it starts are the
+// bench's children: once reaped, their CPU time is the bench's in
+// startOtherCPU's account.
+func runSmall(root string, sc smallConfig) (small, conns string, err error) {
 	t0 := time.Now()
 	cert, err := lab.PublicLeaf(root, benchHost)
 	if err != nil {
-		return "", "", 0, err
+		return "", "", err
 	}
 	// The upstream answers on 443 (reached through the gateways) and 8443
 	// (direct: gh-gw forwards it uncaptured).
@@ -103,7 +104,7 @@ func runSmall(root string, sc smallConfig) (small, conns string, peersCPU float6
 	for _, port := range []string{"443", "8443"} {
 		ln, err := lab.Listen(lab.NSAWS, lab.AWSIP2+":"+port)
 		if err != nil {
-			return "", "", 0, err
+			return "", "", err
 		}
 		go srv.ServeTLS(ln, "", "")
 	}
@@ -111,22 +112,19 @@ func runSmall(root string, sc smallConfig) (small, conns string, peersCPU float6
 
 	gatehouseCA, err := lab.CertPool(filepath.Join(lab.Out(root), "gatehouse-ca.pem"))
 	if err != nil {
-		return "", "", 0, err
+		return "", "", err
 	}
 	// Every call is signed with Gatehouse session credentials, as an
 	// agent's SDK signs (gatehouse-full verifies them); the others pass
 	// the signature on and the upstream ignores it.
 	creds, err := sessionCreds(context.Background(), lab.AgentDial(lab.AWSAddr), gatehouseCA, filepath.Join(lab.Out(root), "tokens/agent"))
 	if err != nil {
-		return "", "", 0, err
+		return "", "", err
 	}
 	ts, p, err := setUpTargets(root)
-	defer func() {
-		p.close()
-		peersCPU = p.cpu
-	}()
+	defer p.close()
 	if err != nil {
-		return "", "", 0, err
+		return "", "", err
 	}
 	for _, t := range ts {
 		if t.err == nil {
@@ -170,7 +168,7 @@ func runSmall(root string, sc smallConfig) (small, conns string, peersCPU float6
 	if sc.conns {
 		conns = renderConns(head, connRuns, sc.connClients, sc.dur)
 	}
-	return small, conns, p.cpu, nil
+	return small, conns, nil
 }
 
 // probe makes one call through t and checks the answer: masked by
@@ -211,7 +209,8 @@ func measureTarget(t *target, creds aws.Credentials, conc int, keepAlive bool, d
 		measure(c, creds, conc, time.Second)
 		tc, bc, mc, oc := procTreeCPU(t.pid), procCPU(os.Getpid()), machineBusy(), othersCPU()
 		m.r = measure(c, creds, conc, dur)
-		m.use = usage{target: procTreeCPU(t.pid) - tc, bench: procCPU(os.Getpid()) - bc, machine: machineBusy() - mc, others: othersCPU() - oc}
+		// othersCPU loses processes that exit during the run: never below 0.
+		m.use = usage{target: procTreeCPU(t.pid) - tc, bench: procCPU(os.Getpid()) - bc, machine: machineBusy() - mc, others: max(0, othersCPU()-oc)}
 		if m.use.others/m.r.elapsed.Seconds() < quietCores || m.tries == quietTries {
 			break
 		}
@@ -369,11 +368,12 @@ measured, stopped). With the targets set up and idle, %.2f cores were
 busy (other work on the machine). Over the %.0f s of measured runs the
 machine was busy %.0f CPU-seconds: the bench (clients and upstream) %.0f,
 the targets %.0f, the rest %.0f (the kernel's network processing not
-charged to a process, the lab's other daemons, other work).
+charged to a process, the lab's other daemons, other work; never below 0,
+though processes' times and the machine's are counted apart).
 
 Versions: %s.
 
-`, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), cpuModel(), took, busy, wall, u.machine, u.bench, u.target, u.machine-u.bench-u.target,
+`, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), cpuModel(), took, busy, wall, u.machine, u.bench, u.target, max(0, u.machine-u.bench-u.target),
 		strings.Join(versions, "; "))
 	b.WriteString("| target | how the client reaches it | what it does per call |\n|---|---|---|\n")
 	for _, t := range ts {
@@ -411,9 +411,9 @@ item's payload replaced), as the upstream sent it through the others.
 CPU/call is the CPU time (user+system, /proc/<pid>/stat, the process and
 its children) of the target's process over the run divided by the calls;
 "target cores" is that CPU time over the run's wall time, "machine cores"
-all busy time of the machine over it (%[4]d cores: clients, upstream and
-target share them, so a target near %[4]d is starved, not slow), "others'
-cores" the CPU time of processes that are none of the bench's (not in
+all busy time of the machine over it (%[4]d cores, shared by the clients,
+the upstream and the target: a run near %[4]d is bound by the machine's
+CPU, and its rate measures CPU cost), "others' cores" the CPU time of processes that are none of the bench's (not in
 the lab's namespaces, not the bench, not kernel threads) over it: other
 work on the machine, which the bench waits up to %[5]s to fall under
 %.1[6]f cores before each run; a run during which they took more is made
@@ -446,7 +446,20 @@ added latency is the target's percentile less direct's.
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("### The issue's targets for gatehouse-full\n\n")
+	b.WriteString("A core or more (target cores ≥ 0.9; squid runs one worker and mitmproxy one\nPython process, so for them one core is the ceiling):\n\n")
+	for _, level := range levels {
+		var busy []string
+		for _, m := range level {
+			if m.ok() && m.use.target/m.r.elapsed.Seconds() >= 0.9 {
+				busy = append(busy, fmt.Sprintf("%s %.2f", m.t.name, m.use.target/m.r.elapsed.Seconds()))
+			}
+		}
+		if len(busy) == 0 {
+			busy = []string{"none"}
+		}
+		fmt.Fprintf(&b, "- %d client(s): %s\n", level[0].conc, strings.Join(busy, ", "))
+	}
+	b.WriteString("\n### The issue's targets for gatehouse-full\n\n")
 	for _, level := range levels {
 		direct, squid, mitm := byName(level, "direct"), byName(level, "squid"), byName(level, "mitmproxy")
 		for _, name := range []string{"gatehouse-full", "gatehouse-full, transparent"} {

@@ -112,9 +112,6 @@ type peers struct {
 	gatehouseCA         *x509.CertPool
 	versions            []string // "Squid Cache: Version 5.7 (...)", ...
 	closers             []func()
-	// cpu is the CPU time (seconds) of the processes started here, taken
-	// as each stops: the bench's work, not other work on the machine.
-	cpu float64
 }
 
 func (p *peers) close() {
@@ -451,7 +448,7 @@ func (p *peers) start(name, logFile string, argv ...string) (*peerProc, error) {
 	}
 	pp := &peerProc{name: name, log: logFile, cmd: cmd, exited: make(chan struct{})}
 	go func() { cmd.Wait(); close(pp.exited) }()
-	p.closers = append(p.closers, func() { p.cpu += pp.stop() })
+	p.closers = append(p.closers, pp.stop)
 	return pp, nil
 }
 
@@ -482,11 +479,9 @@ func (pp *peerProc) waitListening(addr string) error {
 // stop sends its process group SIGTERM, and SIGKILL after 10 s (squid
 // takes 5 to shut down); then SIGKILL to any of its helpers still
 // running (squid starts them in process groups of their own).
-// It returns the CPU time the process and its helpers had used.
-func (pp *peerProc) stop() (cpu float64) {
+func (pp *peerProc) stop() {
 	pgid := pp.pid()
 	helpers := descendants(pgid)
-	cpu = procTreeCPU(pgid)
 	syscall.Kill(-pgid, syscall.SIGTERM)
 	select {
 	case <-pp.exited:
@@ -497,7 +492,6 @@ func (pp *peerProc) stop() (cpu float64) {
 	for _, h := range helpers {
 		syscall.Kill(h, syscall.SIGKILL)
 	}
-	return cpu
 }
 
 // writeCA creates a CA (ECDSA P-256, like Gatehouse's) as dir/ca.pem and

@@ -40,7 +40,7 @@ fuzz:
 	  intercept/identity:FuzzSessionOpen intercept/identity:FuzzParseForm intercept/identity:FuzzVerify \
 	  intercept/awsapi:FuzzDescribe intercept/awsapi:FuzzDupKeys policy:FuzzLoad policy:FuzzMatch \
 	  policy/mask:FuzzJSON policy/mask:FuzzXML policy/mask:FuzzDetectors \
-	  policy/mask:FuzzStream policy/mask:FuzzStreamDetectors policy/mask:FuzzCSV \
+	  policy/mask:FuzzStream policy/mask:FuzzStreamDetectors policy/mask:FuzzCSV policy/mask:FuzzDetectorsMatchReference \
 	  recorder:FuzzMatch recorder:FuzzParseQuery recorder:FuzzRecordJSON recorder/export:FuzzPCAPNGStream; do \
 	  echo "== $$t"; $(GO) test ./$${t%%:*}/ -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s; done
 

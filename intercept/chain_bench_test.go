@@ -77,6 +77,8 @@ masks:
 			b.Fatal(err)
 		}
 		l := newLabWith(b, []string{"dynamodb.us-east-1.amazonaws.com"}, nil, nil, upstream, func(o *Options) { o.Policy = p })
-		run(b, l, func(r *http.Request) { r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261126/us-east-1/dynamodb/aws4_request") })
+		run(b, l, func(r *http.Request) {
+			r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261126/us-east-1/dynamodb/aws4_request")
+		})
 	})
 }

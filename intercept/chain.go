@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -125,6 +126,9 @@ func newChain(u *upstreams, o Options, decider Decider, logger *slog.Logger) *Ch
 		// profile); ReverseProxy still flushes at once for responses of
 		// unknown length (event streams, Bedrock's response streams).
 		FlushInterval: 0,
+		// Its 32 KiB copy buffer was the chain's largest allocation per
+		// small call.
+		BufferPool: &copyBuffers,
 	}
 	return c
 }
@@ -441,6 +445,20 @@ func (c *Chain) complete(w *countingWriter, r *http.Request, call *Call) {
 	}
 	c.log.LogAttrs(r.Context(), level, "request", attrs...)
 }
+
+// copyBuffers are the reverse proxy's body copy buffers, reused.
+var copyBuffers bufferPool
+
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
 
 type roundTripper func(*http.Request) (*http.Response, error)
 

@@ -76,7 +76,10 @@ type jsonParser struct {
 
 func (p *jsonParser) node(kind byte) *jnode {
 	if len(p.slab) == cap(p.slab) {
-		p.slab = make([]jnode, 0, 256)
+		// Chunks are sized for the document (a typical value takes a
+		// few bytes), up to 256 nodes: a small response does not pay
+		// for a Scan's.
+		p.slab = make([]jnode, 0, min(256, len(p.b)/4+4))
 	}
 	p.slab = append(p.slab, jnode{kind: kind, start: p.i})
 	return &p.slab[len(p.slab)-1]

@@ -42,11 +42,14 @@ type Options struct {
 	// where a full disk is a SIGBUS rather than an error, so the store must
 	// stop before the disk is full. Default 2×MemTableSize.
 	MinFree int64
-	// MemTableSize is Badger's; default 16 MiB. Badger keeps up to two
-	// in memory, and their write-ahead files are mapped, so it bounds the
-	// gateway's memory.
+	// MemTableSize is Badger's; default 8 MiB. Badger keeps up to two
+	// in memory, their write-ahead files are mapped, and flushing one
+	// builds a table of its size in memory: it is most of the gateway's
+	// fixed heap.
 	MemTableSize int64
-	// CacheSize is Badger's block cache, for search; default 32 MiB.
+	// CacheSize is Badger's block cache, for search; default 8 MiB (blocks
+	// are neither compressed nor encrypted, so a miss only parses a block
+	// read through mmap).
 	CacheSize int64
 	// ReadOnly opens the store for reading (search, verify, export) while
 	// no gateway holds it; writes fail with ErrUnavailable.
@@ -93,10 +96,10 @@ func Open(opts Options) (*Store, error) {
 		opts.CheckpointEvery = 1000
 	}
 	if opts.MemTableSize <= 0 {
-		opts.MemTableSize = 16 << 20
+		opts.MemTableSize = 8 << 20
 	}
 	if opts.CacheSize <= 0 {
-		opts.CacheSize = 32 << 20
+		opts.CacheSize = 8 << 20
 	}
 	if opts.MinFree <= 0 {
 		opts.MinFree = 2 * opts.MemTableSize

@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -150,6 +151,28 @@ func runSmall(root string, sc smallConfig) (small, conns string, err error) {
 			smallRuns = append(smallRuns, level)
 		}
 	}
+	// Where gatehouse-full's time goes, at each level: a CPU profile over
+	// extra runs (not the measured ones).
+	var profiles strings.Builder
+	if sc.small {
+		if full := byTarget(ts, "gatehouse-full"); full != nil && full.err == nil {
+			for _, conc := range sc.levels {
+				what := fmt.Sprintf("small-call runs of %d client(s) through gatehouse-full (proxy)", conc)
+				out, err := profileWith(what, func() error {
+					c := full.client(conc, true)
+					defer c.CloseIdleConnections()
+					measure(c, creds, conc, 2*time.Second)
+					return nil
+				}, profileOpts{flatN: 12, cumOf: fullCostRE, cumLabel: "the chain's stages and the runtime's costs",
+					keep: filepath.Join(os.TempDir(), fmt.Sprintf("gatehouse-bench-small-%d.pprof", conc))})
+				if err != nil {
+					fmt.Fprintf(&profiles, "\nNo profile of %s: %v\n", what, err)
+					continue
+				}
+				fmt.Fprintf(&profiles, "\n### gatehouse-full, %d client(s): where the time goes\n\n%s", conc, out)
+			}
+		}
+	}
 	var connRuns []*measured
 	if sc.conns {
 		for _, t := range ts {
@@ -163,12 +186,27 @@ func runSmall(root string, sc smallConfig) (small, conns string, err error) {
 	all := slices.Concat(slices.Concat(smallRuns...), connRuns)
 	head := runHead(took, p.versions, ts, busy, all)
 	if sc.small {
-		small = renderSmall(head, smallRuns, sc.dur)
+		small = renderSmall(head, smallRuns, sc.dur) + profiles.String()
 	}
 	if sc.conns {
 		conns = renderConns(head, connRuns, sc.connClients, sc.dur)
 	}
 	return small, conns, nil
+}
+
+// fullCostRE names what a gatehouse-full profile sums: the record's
+// commit and its syncs, the head's signature, masking, SigV4, policy, the
+// record's JSON, TLS, and the collector.
+var fullCostRE = regexp.MustCompile(`^(github.com/gatehouse/gatehouse/recorder\.\(\*Store\)\.(write|commitSome)|github.com/dgraph-io/badger/v4\.\(\*memTable\)\.SyncWAL|golang.org/x/sys/unix\.Msync|crypto/ed25519\.Sign|github.com/gatehouse/gatehouse/policy/mask\.\(\*Masker\)\.JSON|github.com/gatehouse/gatehouse/intercept/sigv4\.Verify|github.com/gatehouse/gatehouse/intercept\.\(\*Authn\)\.sign|github.com/gatehouse/gatehouse/policy\.\(\*Policy\)\.Decide|github.com/gatehouse/gatehouse/recorder\.canonical|github.com/dgraph-io/badger/v4\.\(\*levelsController\)\.(runCompactDef|subcompact)|crypto/tls\.\(\*Conn\)\.(Read|Write|HandshakeContext)|runtime\.gcBgMarkWorker|runtime\.mallocgc)$`)
+
+// byTarget is the target named name, nil if there is none.
+func byTarget(ts []*target, name string) *target {
+	for _, t := range ts {
+		if t.name == name {
+			return t
+		}
+	}
+	return nil
 }
 
 // probe makes one call through t and checks the answer: masked by

@@ -1,12 +1,13 @@
 package main
 
-// The policy gatehouse-full decides with in the small-call and
-// new-connection workloads: a realistic file of 200 rules (per-team
-// allows, denies on production, approvals, CEL conditions, shadow rules,
-// catch-alls), modelled on policy/bench_test.go's generator, in which the
-// rule that allows the bench's dynamodb:GetItem comes late and names a
-// mask profile whose field rule applies to GetItem, so that every
-// response is parsed and masked.
+// The policy gatehouse-full decides with in the small-call,
+// new-connection, large and idle workloads: a realistic file of 200 rules
+// (per-team allows, denies on production, approvals, CEL conditions,
+// shadow rules, catch-alls), modelled on policy/bench_test.go's
+// generator, in which the rule that allows the bench's dynamodb:GetItem
+// comes late and names a mask profile whose field rule applies to
+// GetItem, so that every response is parsed and masked; the rule that
+// allows the large workload's S3 calls on its buckets comes late too.
 
 import (
 	"fmt"
@@ -21,6 +22,10 @@ const (
 	// over the rest of the item.
 	fullPolicyRule = "bench-agents-read-items"
 	fullPolicyMask = "bench-items"
+	// fullPolicyS3Rule allows the large workload's objects, in buckets
+	// named gh-bench-large-*, with the same profile (the objects are
+	// binary: Gatehouse does not scan them).
+	fullPolicyS3Rule = "bench-agents-move-objects"
 	// benchPayload is the item's payload in the upstream's answer
 	// (dynamoLike); masked, it is gone from the answer.
 	benchPayload = "aGVsbG8gZ2F0ZWhvdXNlIGJlbmNobWFyayBwYXlsb2Fk"
@@ -41,14 +46,14 @@ var policyServices = []struct {
 	{"ec2", []string{"DescribeInstances", "RunInstances", "TerminateInstances"}, func(t, n string) string { return "arn:aws:ec2:us-east-1:123456789012:instance/i-" + n }},
 }
 
-// fullPolicy is the policy file: n rules, the bench's allow the last but
-// the three catch-alls, so that a GetItem is matched against every rule
-// before it (the first matching allow decides).
+// fullPolicy is the policy file: n rules, the bench's two allows the last
+// but the three catch-alls, so that a GetItem is matched against every
+// rule before it (the first matching allow decides).
 func fullPolicy(n int) string {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var b strings.Builder
 	b.WriteString("# make bench (small and conns workloads): generated, replaced by the lab's policy after the run.\nversion: 1\ndefault: deny\nrules:\n")
-	for i := range n - 4 {
+	for i := range n - 5 {
 		s := policyServices[rng.IntN(len(policyServices))]
 		team := fmt.Sprintf("team-%d", rng.IntN(40))
 		fmt.Fprintf(&b, "  - id: r%d\n", i)
@@ -78,7 +83,13 @@ func fullPolicy(n int) string {
     actions: ["dynamodb:GetItem", "dynamodb:Query"]
     resources: ["arn:aws:dynamodb:*:*:table/bench"]
     mask: %s
-`, fullPolicyRule, fullPolicyMask)
+  - id: %s
+    effect: allow
+    identities: {groups: [agents], sources: [oidc]}
+    actions: ["s3:*"]
+    resources: ["arn:aws:s3:::gh-bench-large-*", "arn:aws:s3:::gh-bench-large-*/*"]
+    mask: %s
+`, fullPolicyRule, fullPolicyMask, fullPolicyS3Rule, fullPolicyMask)
 	b.WriteString("  - {id: deny-unknown, effect: deny, actions: [\"*:Unknown\"]}\n")
 	b.WriteString("  - {id: reads, effect: allow, actions: [\"*:Get*\", \"*:List*\", \"*:Describe*\"], identities: {groups: [\"agents\"]}}\n")
 	b.WriteString("  - {id: iam, effect: approve, actions: [\"iam:*\", \"sts:*\"]}\n")

@@ -481,7 +481,10 @@ func renderHeld(r *heldResult, took time.Duration) string {
 	fmt.Fprintf(&b, "%s (%d at once)\n\n", heldSection, r.n)
 	fmt.Fprintf(&b, `Run on %s: %d cores, %s, with the lab up (this section is rewritten
 alone by `+"`go run ./bench -workloads held`"+`; the workload took %s).
-The bench restarts the lab's Gatehouse with approvals.hold at %s (the
+Through the lab's Gatehouse only: the other targets (gatehouse-passthrough
+with its allow-all policy, squid, mitmproxy, goproxy-bare) have no
+approvals to hold a call for, so this workload has no peer to compare
+with. The bench restarts the lab's Gatehouse with approvals.hold at %s (the
 lab's is 3 s, after which a held call gets a retryable 503 and its retry
 finds the same request) and a rule first in the lab policy holding
 dynamodb:DeleteItem on table %s for agents (effect: approve). From

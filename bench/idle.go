@@ -1,16 +1,17 @@
 package main
 
 // The idle workload: -idle-conns (10,000) TLS connections from gh-agent
-// through Gatehouse, one signed call on each, then all left open and idle;
-// Gatehouse's memory with all of them open and again 10 s later, its heap
-// profile, and the same connections direct for comparison.
+// through each target of targets.go in turn, one signed call on each,
+// then all left open and idle; the memory of the target's processes with
+// all of them open and again 10 s later, and through the lab's Gatehouse
+// its CPU and heap profiles, and a second run with Go's soft memory limit
+// off.
 
 import (
 	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -58,11 +59,11 @@ const (
 
 // benchUpstream is the bench's own DynamoDB-like HTTPS server on
 // lab.AWSIP2, 443 (captured: reached through Gatehouse) and 8443 (not
-// captured: direct). It counts the connections open on each port and the
-// calls by X-Amz-Target.
+// captured: direct), in the bench's process (the held workload's; the
+// idle workload's is startUpstreamChild's). It counts the calls by
+// X-Amz-Target.
 type benchUpstream struct {
 	srv   *http.Server
-	open  sync.Map // local port → *atomic.Int64
 	mu    sync.Mutex
 	calls map[string]int
 }
@@ -82,15 +83,6 @@ func startBenchUpstream(root string) (*benchUpstream, error) {
 		}),
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{*cert}},
 		ErrorLog:  log.New(io.Discard, "", 0),
-		ConnState: func(c net.Conn, st http.ConnState) {
-			n := u.counter(c.LocalAddr())
-			switch st {
-			case http.StateNew:
-				n.Add(1)
-			case http.StateClosed, http.StateHijacked:
-				n.Add(-1)
-			}
-		},
 	}
 	for _, port := range []string{"443", "8443"} {
 		ln, err := lab.Listen(lab.NSAWS, lab.AWSIP2+":"+port)
@@ -101,21 +93,6 @@ func startBenchUpstream(root string) (*benchUpstream, error) {
 		go u.srv.ServeTLS(ln, "", "")
 	}
 	return u, nil
-}
-
-func (u *benchUpstream) counter(a net.Addr) *atomic.Int64 {
-	port := 0
-	if ta, ok := a.(*net.TCPAddr); ok {
-		port = ta.Port
-	}
-	n, _ := u.open.LoadOrStore(port, new(atomic.Int64))
-	return n.(*atomic.Int64)
-}
-
-// openConns is how many connections are open on port (443: Gatehouse's
-// upstream connections; 8443: the direct clients').
-func (u *benchUpstream) openConns(port int) int64 {
-	return u.counter(&net.TCPAddr{Port: port}).Load()
 }
 
 func (u *benchUpstream) callsOf(target string) int {
@@ -292,9 +269,11 @@ func (ic *idleConn) call(creds aws.Credentials) error {
 	return nil
 }
 
-// idleRun is what one target (direct or Gatehouse) did.
+// idleRun is what one target did.
 type idleRun struct {
-	target     string
+	t          *target
+	name       string // the target's, or with what changed for the run
+	err        error  // the target could not be measured
 	opened     int
 	openErrs   int
 	firstErr   error
@@ -304,22 +283,26 @@ type idleRun struct {
 	againFirst error
 	againTook  time.Duration
 	maxIdle    time.Duration // the longest a connection sat idle before its second call
-	upOpen     int64         // connections open at the upstream on the target's port, all open
+	upOpen     int64         // upstream connections open, all open (upstreamConns)
 	upAfter    int64         // the same, after the wait
-	// Gatehouse only.
-	gw *idleGW
+	// The target's processes (treeMem; none for direct): before the
+	// first connection, all open, after the wait, all closed; their CPU
+	// seconds during the wait.
+	before, open, after, closed gwSample
+	procs                       []string
+	cpuIdle                     float64
+	// prof: the lab's Gatehouse, profiled over the wait.
+	prof *idleProf
 }
 
-// idleGW is Gatehouse's side of a run.
-type idleGW struct {
-	before, open, after, closed gwSample
-	cpuIdle                     float64 // CPU seconds during the wait
-	memLimit                    string  // Gatehouse's memory_limit, as the config gives it
-	memLimitBytes               int64   // 0: off or unknown
-	heap                        string  // pprof -top of the heap after the wait
-	cpuProf                     string  // pprof -top of a CPU profile over the wait
-	gcs                         int     // GC cycles during the wait
-	memStats                    map[string]float64
+// idleProf is what the lab's Gatehouse says of itself over a run.
+type idleProf struct {
+	memLimit      string // Gatehouse's memory_limit, as the config gives it
+	memLimitBytes int64  // 0: off or unknown
+	heap          string // pprof -top of the heap after the wait
+	cpuProf       string // pprof -top of a CPU profile over the wait
+	gcs           int    // GC cycles during the wait
+	memStats      map[string]float64
 }
 
 // gwSample is Gatehouse's memory and descriptors at one moment.
@@ -380,7 +363,7 @@ func memoryLimit(file string) (string, int64) {
 	}
 	m := regexp.MustCompile(`(?m)^memory_limit:[ \t]*(-?[0-9]+)`).FindSubmatch(b)
 	if m == nil {
-		return "128 MiB (default)", 128 << 20
+		return "512 MiB (default)", 512 << 20 // cmd/gatehouse/config.go
 	}
 	v, _ := strconv.ParseInt(string(m[1]), 10, 64)
 	if v < 0 {
@@ -444,11 +427,10 @@ func gwMemStats(fields ...string) map[string]float64 {
 	return got
 }
 
-// openIdle opens n connections to addr from gh-agent, one call on each,
-// idleOpeners at a time.
-func openIdle(ctx context.Context, addr string, roots *x509.CertPool, creds aws.Credentials, n int, r *idleRun) []*idleConn {
-	dial := lab.AgentDial(func(string) string { return addr })
-	conf := &tls.Config{RootCAs: roots, ServerName: benchHost, NextProtos: []string{"http/1.1"}}
+// openIdle opens n connections through t from gh-agent, one call on
+// each, idleOpeners at a time.
+func openIdle(ctx context.Context, t *target, creds aws.Credentials, n int, r *idleRun) []*idleConn {
+	conf := &tls.Config{RootCAs: t.roots, ServerName: benchHost, NextProtos: []string{"http/1.1"}}
 	conns := make([]*idleConn, n)
 	var next atomic.Int64
 	var mu sync.Mutex
@@ -466,7 +448,7 @@ func openIdle(ctx context.Context, addr string, roots *x509.CertPool, creds aws.
 				ic, err := func() (*idleConn, error) {
 					dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 					defer cancel()
-					raw, err := dial(dctx, "tcp", addr)
+					raw, err := t.tunnel(dctx, benchHost)
 					if err != nil {
 						return nil, err
 					}
@@ -552,43 +534,10 @@ func closeAll(conns []*idleConn) {
 
 func runIdle(ctx context.Context, root string, n int) (string, error) {
 	t0 := time.Now()
-	// Connections through Gatehouse leave one descriptor each here; the
-	// direct ones too, their upstream ends being in a child process.
+	// The clients' ends of every connection are here.
 	if err := raiseNofile(n + 1000); err != nil {
 		return "", fmt.Errorf("idle: %w", err)
 	}
-	up, err := startBenchUpstream(root)
-	if err != nil {
-		return "", err
-	}
-	defer up.Close()
-	publicCA, err := lab.CertPool(filepath.Join(lab.Out(root), "pki/public-ca.pem"))
-	if err != nil {
-		return "", err
-	}
-	gw, err := idleThrough(ctx, root, "gatehouse (transparent)", "gatehouse.yaml", n, up, true)
-	if err != nil {
-		return "", err
-	}
-	// Again with Go's soft memory limit off, to tell the collector's
-	// share of the idle CPU.
-	restore, err := withConfig(root, "gatehouse-bench-idle.yaml", func(cfg []byte) ([]byte, error) {
-		if memLimitKey.Match(cfg) {
-			return memLimitKey.ReplaceAll(cfg, []byte("memory_limit: -1")), nil
-		}
-		return append(cfg, "memory_limit: -1   # make bench (idle workload)\n"...), nil
-	})
-	if err != nil {
-		return "", fmt.Errorf("idle: %w", err)
-	}
-	off, err := idleThrough(ctx, root, "gatehouse (transparent), memory_limit -1", "gatehouse-bench-idle.yaml", n, up, false)
-	restore()
-	if err != nil {
-		return "", err
-	}
-
-	// Direct, for comparison: the same connections to a server like the
-	// bench's on 8443 (not captured), in a child process.
 	gatehouseCA, err := lab.CertPool(filepath.Join(lab.Out(root), "gatehouse-ca.pem"))
 	if err != nil {
 		return "", err
@@ -597,93 +546,210 @@ func runIdle(ctx context.Context, root string, n int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	directAddr := lab.AWSIP2 + ":8443"
-	up.Close() // its 8443 listener
-	stop, err := startUpstreamChild(root, directAddr)
-	if err != nil {
-		return "", fmt.Errorf("idle: %w", err)
+	// The upstream's ends are in child processes: a peer keeps an
+	// upstream connection per agent connection, and direct has them all.
+	for _, port := range []string{"443", "8443"} {
+		stop, err := startUpstreamChild(root, lab.AWSIP2+":"+port)
+		if err != nil {
+			return "", fmt.Errorf("idle: %w", err)
+		}
+		defer stop()
 	}
-	defer stop()
-	direct := &idleRun{target: "direct"}
-	conns := openIdle(ctx, directAddr, publicCA, creds, n, direct)
-	direct.upOpen = establishedAt(directAddr)
-	time.Sleep(idleWait)
-	direct.upAfter = establishedAt(directAddr)
-	callAgain(conns, creds, direct)
-	closeAll(conns)
-	fmt.Fprintf(os.Stderr, "bench: idle, direct: %d of %d open in %.1fs (%d failed: %v), %d open at the upstream, %d after %s; a second call answered on %d (%d failed: %v)\n",
-		direct.opened, n, direct.openTook.Seconds(), direct.openErrs, direct.firstErr, direct.upOpen, direct.upAfter, idleWait, direct.again, direct.againErrs, direct.againFirst)
-	return renderIdle(n, gw, off, direct, time.Since(t0).Round(time.Second)), nil
+	ts, p, err := setUpTargets(root)
+	defer p.close()
+	if err != nil {
+		return "", err
+	}
+	var runs []*idleRun
+	var gw *idleRun // gatehouse-full, transparent: profiled
+	for _, t := range ts {
+		if t.err == nil {
+			t.err = probe(t, creds)
+		}
+		r := &idleRun{t: t, name: t.name, err: t.err}
+		if t.lab && t.reach == reachTransparent {
+			gw = r
+			r.prof = &idleProf{}
+			r.prof.memLimit, r.prof.memLimitBytes = memoryLimit(filepath.Join(lab.Out(root), "gatehouse.yaml"))
+		}
+		if r.err == nil && t.lab {
+			// A fresh lab Gatehouse for each of its runs: the heap an
+			// earlier workload (or run) left would be reused, and the
+			// connections' cost would not show. It decides with the
+			// generated policy still in out/.
+			creds, r.err = restartGatehouse(ctx, root, ts)
+		}
+		if r.err == nil {
+			waitQuiet()
+			r.err = idleThrough(ctx, r, n, creds, r == gw)
+		}
+		if r.err != nil {
+			fmt.Fprintf(os.Stderr, "bench: idle, %s: %v\n", r.name, r.err)
+		}
+		runs = append(runs, r)
+	}
+	// Again through gatehouse-full, transparent, with Go's soft memory
+	// limit off, to tell the collector's share of the idle CPU; the lab's
+	// Gatehouse is restarted for it, and again after it with its own
+	// config.
+	var off *idleRun
+	if gw != nil && gw.err == nil {
+		const cfg = "gatehouse-bench-idle.yaml"
+		restore, err := withConfig(root, cfg, func(cfg []byte) ([]byte, error) {
+			if memLimitKey.Match(cfg) {
+				return memLimitKey.ReplaceAll(cfg, []byte("memory_limit: -1")), nil
+			}
+			return append(cfg, "memory_limit: -1   # make bench (idle workload)\n"...), nil
+		})
+		if err != nil {
+			return "", fmt.Errorf("idle: %w", err)
+		}
+		t := *gw.t
+		off = &idleRun{t: &t, name: t.name + ", memory_limit -1", prof: &idleProf{}}
+		off.prof.memLimit, off.prof.memLimitBytes = memoryLimit(filepath.Join(lab.Out(root), cfg))
+		if t.pid, off.err = gatehousePID(root); off.err == nil {
+			creds, off.err = sessionCreds(ctx, lab.AgentDial(lab.AWSAddr), gatehouseCA, filepath.Join(lab.Out(root), "tokens/agent"))
+		}
+		if off.err == nil {
+			waitQuiet()
+			off.err = idleThrough(ctx, off, n, creds, false)
+		}
+		restore()
+		if off.err != nil {
+			fmt.Fprintf(os.Stderr, "bench: idle, %s: %v\n", off.name, off.err)
+		}
+		runs = append(runs, off)
+	}
+	p.close()
+	return renderIdle(n, runs, gw, off, time.Since(t0).Round(time.Second)), nil
 }
 
 var memLimitKey = regexp.MustCompile(`(?m)^memory_limit:.*$`)
 
-// idleThrough opens n connections through the lab's Gatehouse (running
-// with config, a file in out/), leaves them idle for idleWait under a CPU
-// profile, samples Gatehouse's memory, profiles its heap (withHeap), makes
-// a second call on each and closes them.
-func idleThrough(ctx context.Context, root, target, config string, n int, up *benchUpstream, withHeap bool) (*idleRun, error) {
-	gatehouseCA, err := lab.CertPool(filepath.Join(lab.Out(root), "gatehouse-ca.pem"))
-	if err != nil {
-		return nil, err
+// restartGatehouse restarts the lab's Gatehouse with its config (gw.sh),
+// points the targets that are it at the new process, and returns session
+// credentials the new process issued.
+func restartGatehouse(ctx context.Context, root string, ts []*target) (aws.Credentials, error) {
+	if err := errors.Join(lab.Script(root, "gw.sh", "stop"), lab.Script(root, "gw.sh", "start")); err != nil {
+		return aws.Credentials{}, fmt.Errorf("restarting the lab's Gatehouse: %w", err)
 	}
 	pid, err := gatehousePID(root)
 	if err != nil {
-		return nil, err
+		return aws.Credentials{}, err
 	}
-	creds, err := sessionCreds(ctx, lab.AgentDial(lab.AWSAddr), gatehouseCA, filepath.Join(lab.Out(root), "tokens/agent"))
-	if err != nil {
-		return nil, err
-	}
-	gw := &idleRun{target: target, gw: &idleGW{}}
-	g := gw.gw
-	g.memLimit, g.memLimitBytes = memoryLimit(filepath.Join(lab.Out(root), config))
-	g.before = sampleGW(pid)
-	conns := openIdle(ctx, lab.AWSIP2+":443", gatehouseCA, creds, n, gw)
-	if gw.opened == 0 {
-		return nil, fmt.Errorf("idle, %s: no connection opened: %v", gw.target, gw.firstErr)
-	}
-	defer closeAll(conns)
-	g.open = sampleGW(pid)
-	gw.upOpen = up.openConns(443)
-	fmt.Fprintf(os.Stderr, "bench: idle, %s: %d of %d open in %.1fs (%d failed: %v); Gatehouse RssAnon %s → %s, VmRSS %s → %s, fds %d → %d, goroutines %d → %d; upstream connections open %d\n",
-		gw.target, gw.opened, n, gw.openTook.Seconds(), gw.openErrs, gw.firstErr, mib(g.before.anon), mib(g.open.anon), mib(g.before.rss), mib(g.open.rss),
-		g.before.fds, g.open.fds, g.before.goroutines, g.open.goroutines, gw.upOpen)
-	// The wait is a CPU profile of Gatehouse: what it does while nothing
-	// is asked of it.
-	ms0 := gwMemStats("NumGC")
-	cpu := startCPU(pid)
-	name := "gatehouse-bench-idle-cpu.pprof"
-	if !withHeap {
-		name = "gatehouse-bench-idle-nolimit-cpu.pprof"
-	}
-	g.cpuProf, err = gwProfile(fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(idleWait.Seconds())), name, "-nodecount=12")
-	g.cpuIdle, _ = cpu()
-	if err != nil {
-		return nil, fmt.Errorf("idle: CPU profile: %w", err)
-	}
-	ms1 := gwMemStats("NumGC", "HeapAlloc", "HeapInuse", "Stack", "Sys")
-	g.gcs, g.memStats = int(ms1["NumGC"]-ms0["NumGC"]), ms1
-	g.after = sampleGW(pid)
-	gw.upAfter = up.openConns(443)
-	fmt.Fprintf(os.Stderr, "bench: idle, %s: after %s idle: RssAnon %s, VmRSS %s, fds %d, goroutines %d, CPU %.2fs, %d GC cycles (MemStats %v); upstream connections open %d\n",
-		gw.target, idleWait, mib(g.after.anon), mib(g.after.rss), g.after.fds, g.after.goroutines, g.cpuIdle, g.gcs, g.memStats, gw.upAfter)
-	if withHeap {
-		if g.heap, err = heapTop("gatehouse-bench-idle-heap.pprof", 15); err != nil {
-			return nil, fmt.Errorf("idle: heap profile: %w", err)
+	for _, t := range ts {
+		if t.lab {
+			t.pid = pid
 		}
 	}
-	callAgain(conns, creds, gw)
+	gatehouseCA, err := lab.CertPool(filepath.Join(lab.Out(root), "gatehouse-ca.pem"))
+	if err != nil {
+		return aws.Credentials{}, err
+	}
+	return sessionCreds(ctx, lab.AgentDial(lab.AWSAddr), gatehouseCA, filepath.Join(lab.Out(root), "tokens/agent"))
+}
+
+// upstreamConns counts the connections to the bench's upstream that the
+// target holds: for direct, those established at its port 8443, whoever
+// holds them (the bench); for a gateway, those established from gh-gw
+// to 10.77.2.3:443 by the target's processes (ss -p), so that another
+// gateway's idle pool does not count.
+func upstreamConns(t *target) int64 {
+	if t.pid == 0 {
+		return establishedAt(lab.AWSIP2 + ":8443")
+	}
+	out, err := exec.Command("ip", "netns", "exec", lab.NSGW, "ss", "-Htnp", "state", "established", "dst", lab.AWSIP2+":443").Output()
+	if err != nil {
+		return -1
+	}
+	ours := map[string]bool{strconv.Itoa(t.pid): true}
+	for _, d := range descendants(t.pid) {
+		ours[strconv.Itoa(d)] = true
+	}
+	var n int64
+	for _, l := range strings.Split(string(out), "\n") {
+		for _, m := range ssPID.FindAllStringSubmatch(l, -1) {
+			if ours[m[1]] {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
+var ssPID = regexp.MustCompile(`pid=([0-9]+)`)
+
+// idleThrough opens n connections through r's target, leaves them idle
+// for idleWait (under a CPU profile when r.prof is set: the lab's
+// Gatehouse), samples the target's memory, profiles its heap (withHeap),
+// makes a second call on each and closes them.
+func idleThrough(ctx context.Context, r *idleRun, n int, creds aws.Credentials, withHeap bool) error {
+	t, g := r.t, r.prof
+	sample := func() gwSample {
+		if t.pid == 0 {
+			return gwSample{goroutines: -1}
+		}
+		s, procs := treeMem(t.pid)
+		if len(procs) > len(r.procs) {
+			r.procs = procs
+		}
+		if t.lab {
+			s.goroutines = gwGoroutines()
+		}
+		return s
+	}
+	r.before = sample()
+	conns := openIdle(ctx, t, creds, n, r)
+	if r.opened == 0 {
+		return fmt.Errorf("no connection opened: %v", r.firstErr)
+	}
+	defer closeAll(conns)
+	r.open = sample()
+	r.upOpen = upstreamConns(t)
+	fmt.Fprintf(os.Stderr, "bench: idle, %s: %d of %d open in %.1fs (%d failed: %v); RssAnon %s → %s, VmRSS %s → %s, fds %d → %d, goroutines %d → %d; upstream connections open %d\n",
+		r.name, r.opened, n, r.openTook.Seconds(), r.openErrs, r.firstErr, mib(r.before.anon), mib(r.open.anon), mib(r.before.rss), mib(r.open.rss),
+		r.before.fds, r.open.fds, r.before.goroutines, r.open.goroutines, r.upOpen)
+	cpu0 := procTreeCPU(t.pid)
+	if g != nil {
+		// The wait is a CPU profile of Gatehouse: what it does while
+		// nothing is asked of it.
+		ms0 := gwMemStats("NumGC")
+		name := "gatehouse-bench-idle-cpu.pprof"
+		if !withHeap {
+			name = "gatehouse-bench-idle-nolimit-cpu.pprof"
+		}
+		var err error
+		if g.cpuProf, err = gwProfile(fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(idleWait.Seconds())), name, "-nodecount=12"); err != nil {
+			return fmt.Errorf("CPU profile: %w", err)
+		}
+		ms1 := gwMemStats("NumGC", "HeapAlloc", "HeapInuse", "Stack", "Sys")
+		g.gcs, g.memStats = int(ms1["NumGC"]-ms0["NumGC"]), ms1
+	} else {
+		time.Sleep(idleWait)
+	}
+	r.cpuIdle = procTreeCPU(t.pid) - cpu0
+	r.after = sample()
+	r.upAfter = upstreamConns(t)
+	fmt.Fprintf(os.Stderr, "bench: idle, %s: after %s idle: RssAnon %s, VmRSS %s, fds %d, goroutines %d, CPU %.2fs; upstream connections open %d\n",
+		r.name, idleWait, mib(r.after.anon), mib(r.after.rss), r.after.fds, r.after.goroutines, r.cpuIdle, r.upAfter)
+	if g != nil && withHeap {
+		var err error
+		if g.heap, err = heapTop("gatehouse-bench-idle-heap.pprof", 15); err != nil {
+			return fmt.Errorf("heap profile: %w", err)
+		}
+	}
+	callAgain(conns, creds, r)
 	closeAll(conns)
-	// Gatehouse sees the closes as they come; give it a moment.
-	for i := 0; i < 100 && sampleGW(pid).fds > g.before.fds+int(gw.upAfter)+gw.opened/100; i++ {
+	// The target sees the closes as they come; give it a moment.
+	for i := 0; i < 100 && t.pid != 0 && sample().fds > r.before.fds+int(r.upAfter)+r.opened/100; i++ {
 		time.Sleep(100 * time.Millisecond)
 	}
-	g.closed = sampleGW(pid)
+	r.closed = sample()
 	fmt.Fprintf(os.Stderr, "bench: idle, %s: a second call answered on %d of %d (%d failed: %v; longest idle before it %.1fs); closed: RssAnon %s, VmRSS %s, fds %d, goroutines %d; TCP sockets in %s: %s\n",
-		gw.target, gw.again, gw.opened, gw.againErrs, gw.againFirst, gw.maxIdle.Seconds(), mib(g.closed.anon), mib(g.closed.rss), g.closed.fds, g.closed.goroutines,
+		r.name, r.again, r.opened, r.againErrs, r.againFirst, r.maxIdle.Seconds(), mib(r.closed.anon), mib(r.closed.rss), r.closed.fds, r.closed.goroutines,
 		lab.NSGW, tcpStates(lab.NSGW))
-	return gw, nil
+	return nil
 }
 
 // withConfig restarts the lab's Gatehouse with a copy of
@@ -726,9 +792,12 @@ func withConfig(root, name string, edit func([]byte) ([]byte, error)) (restore f
 	return restore, nil
 }
 
-func renderIdle(n int, gw, off, direct *idleRun, took time.Duration) string {
+func renderIdle(n int, runs []*idleRun, gw, off *idleRun, took time.Duration) string {
+	var lim syscall.Rlimit
+	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+	measured := func(r *idleRun) bool { return r != nil && r.err == nil && r.opened > 0 }
 	per := func(r *idleRun, a, b int64) string {
-		if r.opened == 0 {
+		if !measured(r) || r.t.pid == 0 {
 			return "—"
 		}
 		return fmt.Sprintf("%.1f KiB", float64(b-a)/1024/float64(r.opened))
@@ -737,83 +806,133 @@ func renderIdle(n int, gw, off, direct *idleRun, took time.Duration) string {
 	fmt.Fprintf(&b, "%s (%d)\n\n", idleSection, n)
 	fmt.Fprintf(&b, `Run on %s: %d cores, %s, with the lab up (this section is rewritten
 alone by `+"`go run ./bench -workloads idle`"+`; the workload took %s).
-From gh-agent, %d TLS connections (%d opened in parallel), each with one
-SigV4-signed GetItem (session credentials from Gatehouse's STS) whose 200
-keeps it open, then all left idle for %s, during which a CPU profile of
-Gatehouse runs. Gatehouse's memory is sampled before the first, when all
-are open, and after the wait (/proc/<pid>/status: RssAnon is its heap,
-stacks and Badger's tables; VmRSS adds mapped files, the record store's
-among them); then its in-use heap is profiled. A second call on every
-connection, oldest first, shows it was still open (Gatehouse closes agent
-connections idle for intercept.timeouts.idle, 90 s), and all are closed.
-Then the same again with Gatehouse restarted with memory_limit -1 (Go's
-soft memory limit off; the lab's config leaves the default), and the lab's
-config restored. The upstream is the bench's own DynamoDB-like server on
-%s: through Gatehouse on 443 (captured); direct on 8443, from a child
-process of the bench (the bench holds the clients' ends).
+Through every target of the small-call workload in turn, from gh-agent,
+%d TLS connections (%d opened in parallel; through a proxy, each its own
+CONNECT %s:443), each with one SigV4-signed GetItem (session
+credentials from Gatehouse's STS) whose 200 keeps it open, then all left
+idle for %s. The target's processes' memory is sampled before the
+first, when all are open, after the wait and once all are closed
+(/proc/<pid>/status of the process and its children, each summed:
+RssAnon is anonymous memory, heap and stacks, Badger's tables for
+Gatehouse; VmRSS adds mapped files, the record store's among them, and
+the shared libraries, counted once per process); their CPU time over the
+wait. A second call on every connection, oldest first, shows it was
+still open (Gatehouse closes agent connections idle for
+intercept.timeouts.idle, 90 s), and all are closed. The peers and
+gatehouse-passthrough are started for the workload, and the lab's
+Gatehouse (gatehouse-full, deciding with the generated 200-rule policy)
+is restarted before each of its runs, so that every target starts from
+a fresh process: the heap an earlier run left would otherwise be reused
+and the connections' cost would not show. Through gatehouse-full,
+transparent, a CPU profile runs over the wait and its in-use heap is
+profiled after it; then the same again with Gatehouse
+restarted with memory_limit -1 (Go's soft memory limit off; the lab's
+config leaves the default), and the lab's config restored. The upstream
+is the bench's DynamoDB-like server on %s, in child processes of the
+bench: through the gateways on 443, direct on 8443 (the bench holds the
+clients' ends). Every process here may have %d open files (RLIMIT_NOFILE's
+hard limit, which cannot be raised without CAP_SYS_RESOURCE): a proxy
+that keeps an upstream connection per agent connection needs two per
+connection. The bench waits (up to %s) for other processes to use under
+%.1f cores before each target.
 
-`, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), cpuModel(), took, n, idleOpeners, idleWait, lab.AWSIP2)
-	runs := []*idleRun{direct, gw, off}
-	fmt.Fprintf(&b, "| target | connections open | opening took | second call answered | longest idle before it | upstream connections open: all open / after %s |\n|---|---:|---:|---:|---:|---:|\n", idleWait)
+`, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), cpuModel(), took, n, idleOpeners, benchHost, idleWait, lab.AWSIP2, lim.Max, quietWait, quietCores)
+	fmt.Fprintf(&b, "| target | how the client reaches it | connections open | opening took | second call answered | longest idle before it | upstream connections it holds: all open / after %s | note |\n|---|---|---:|---:|---:|---:|---:|---|\n", idleWait)
 	for _, r := range runs {
-		fmt.Fprintf(&b, "| %s | %d of %d | %.1f s | %d of %d | %.1f s | %d / %d |\n", r.target, r.opened, n, r.openTook.Seconds(), r.again, r.opened, r.maxIdle.Seconds(), r.upOpen, r.upAfter)
-	}
-	fmt.Fprintf(&b, "\n| Gatehouse, memory_limit | | RssAnon | VmRSS | open fds | goroutines |\n|---|---|---:|---:|---:|---:|\n")
-	for _, r := range []*idleRun{gw, off} {
-		g := r.gw
-		for _, s := range []struct {
-			what string
-			s    gwSample
-		}{{"before", g.before}, {fmt.Sprintf("%d open", r.opened), g.open}, {fmt.Sprintf("%d open, after %s idle", r.opened, idleWait), g.after}, {"all closed", g.closed}} {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | %d |\n", g.memLimit, s.what, mib(s.s.anon), mib(s.s.rss), s.s.fds, s.s.goroutines)
+		var notes []string
+		if r.err != nil {
+			notes = append(notes, "error: "+oneLine(r.err.Error()))
 		}
-		fmt.Fprintf(&b, "| %s | per connection, all open (less before) | %s | %s | | |\n", g.memLimit, per(r, g.before.anon, g.open.anon), per(r, g.before.rss, g.open.rss))
-		fmt.Fprintf(&b, "| %s | per connection, after the wait (less before) | %s | %s | | |\n", g.memLimit, per(r, g.before.anon, g.after.anon), per(r, g.before.rss, g.after.rss))
+		if r.openErrs > 0 {
+			notes = append(notes, fmt.Sprintf("%d failed to open, first: %s", r.openErrs, oneLine(fmt.Sprint(r.firstErr))))
+		}
+		if r.againErrs > 0 {
+			notes = append(notes, fmt.Sprintf("%d second calls failed, first: %s", r.againErrs, oneLine(fmt.Sprint(r.againFirst))))
+		}
+		if !measured(r) {
+			fmt.Fprintf(&b, "| %s | %s | — | — | — | — | — | %s |\n", r.name, r.t.how(), strings.Join(notes, "; "))
+			continue
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d of %d | %.1f s | %d of %d | %.1f s | %d / %d | %s |\n", r.name, r.t.how(), r.opened, n, r.openTook.Seconds(),
+			r.again, r.opened, r.maxIdle.Seconds(), r.upOpen, r.upAfter, strings.Join(notes, "; "))
 	}
-	g := gw.gw
-	peak := max(g.open.rss, g.after.rss)
-	verdict := "holds"
-	if gw.opened < n || gw.again < n || peak > idleTargetBytes {
-		verdict = "DOES NOT HOLD"
+	b.WriteString("\n| target | processes summed | RssAnon: before · all open · after the wait · all closed | VmRSS: before · all open · after the wait · all closed | per connection (all open, less before): RssAnon · VmRSS | open fds, all open | goroutines, all open | CPU during the wait |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range runs {
+		if !measured(r) || r.t.pid == 0 {
+			what := "— (no process of its own)"
+			if !measured(r) {
+				what = "not measured"
+			}
+			fmt.Fprintf(&b, "| %s | %s | — | — | — | — | — | — |\n", r.name, what)
+			continue
+		}
+		gor := "—"
+		if r.open.goroutines >= 0 {
+			gor = strconv.Itoa(r.open.goroutines)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s · %s · %s · %s | %s · %s · %s · %s | %s · %s | %d | %s | %.2f s (%.2f cores) |\n", r.name, procNames(r.procs),
+			mib(r.before.anon), mib(r.open.anon), mib(r.after.anon), mib(r.closed.anon),
+			mib(r.before.rss), mib(r.open.rss), mib(r.after.rss), mib(r.closed.rss),
+			per(r, r.before.anon, r.open.anon), per(r, r.before.rss, r.open.rss), r.open.fds, gor, r.cpuIdle, r.cpuIdle/idleWait.Seconds())
 	}
-	fmt.Fprintf(&b, "\nTarget (issue [6/6]): %d idle connections ≤ 1 GiB RSS, with the lab's config: VmRSS %s at most with %d open, %d still open after the wait — %s (with memory_limit -1: VmRSS %s at most).\n",
-		n, mib(peak), gw.opened, gw.again, verdict, mib(max(off.gw.open.rss, off.gw.after.rss)))
 
-	fmt.Fprintf(&b, `
-Upstream connections: Gatehouse's upstream transport keeps at most
-intercept.upstream.max_idle_conns_per_host (64 by default) idle
-connections per host. With all %d agent connections open, %d upstream
-connections were open at the bench's upstream, %d after the wait`, gw.opened, gw.upOpen, gw.upAfter)
-	if gw.upAfter < int64(gw.opened) {
-		b.WriteString(`: an
-idle agent connection holds no upstream connection of its own; what it
-costs Gatehouse is its agent side`)
+	b.WriteString("\n### The issue's target for Gatehouse\n\n")
+	for _, r := range runs {
+		if !r.t.gatehouse() {
+			continue
+		}
+		if !measured(r) {
+			fmt.Fprintf(&b, "- %s: %d idle connections ≤ 1 GiB RSS: not measured — DOES NOT HOLD\n", r.name, n)
+			continue
+		}
+		peak := max(r.open.rss, r.after.rss)
+		ok := r.opened == n && r.again == n && peak <= idleTargetBytes
+		fmt.Fprintf(&b, "- %s: %d idle connections ≤ 1 GiB RSS: VmRSS %s at most (RssAnon %s) with %d open, %d still open after the wait — %s\n",
+			r.name, n, mib(peak), mib(max(r.open.anon, r.after.anon)), r.opened, r.again, holdsOrNot(ok))
 	}
-	b.WriteString(".")
-	if direct.opened > 0 {
-		fmt.Fprintf(&b, ` Direct, the bench holds the clients' ends: %d
-opened, %d open at the upstream after the wait, %d answered a second call.`, direct.opened, direct.upAfter, direct.again)
+
+	var pooled, own []string
+	for _, r := range runs {
+		if !measured(r) || r.t.pid == 0 {
+			continue
+		}
+		what := fmt.Sprintf("%s (%d for %d)", r.name, r.upOpen, r.opened)
+		if r.upOpen*10 >= int64(r.opened)*9 {
+			own = append(own, what)
+		} else {
+			pooled = append(pooled, what)
+		}
+	}
+	b.WriteString(`
+Upstream connections: the table counts the connections to 10.77.2.3:443
+the target's processes held in gh-gw (ss -p), and for direct those open
+at the upstream's 8443. Gatehouse's upstream transport keeps at most
+intercept.upstream.max_idle_conns_per_host (64 by default) idle
+connections per host, goproxy-bare's at most 256 (its
+MaxIdleConnsPerHost).`)
+	if len(pooled) > 0 {
+		fmt.Fprintf(&b, " With all agent connections open, these held far fewer upstream connections than agent connections, an idle agent connection costing them its agent side only: %s.", strings.Join(pooled, ", "))
+	}
+	if len(own) > 0 {
+		fmt.Fprintf(&b, " These held about one upstream connection per agent connection: %s.", strings.Join(own, ", "))
 	}
 	b.WriteString("\n")
-	for _, r := range runs {
-		if r.openErrs > 0 || r.againErrs > 0 {
-			fmt.Fprintf(&b, "\nFailures, %s: %d opening (first: %v), %d second calls (first: %v).\n", r.target, r.openErrs, r.firstErr, r.againErrs, r.againFirst)
-		}
-	}
 
-	b.WriteString("\nWhile the connections sat idle, Gatehouse")
-	for i, r := range []*idleRun{gw, off} {
-		g, ms := r.gw, r.gw.memStats
-		sep := " with memory_limit "
-		if i > 0 {
-			sep = "; with memory_limit "
+	if measured(gw) && measured(off) {
+		b.WriteString("\nWhile the connections sat idle, gatehouse-full (transparent)")
+		for i, r := range []*idleRun{gw, off} {
+			g, ms := r.prof, r.prof.memStats
+			sep := " with memory_limit "
+			if i > 0 {
+				sep = "; with memory_limit "
+			}
+			fmt.Fprintf(&b, "%s%s used %.2f CPU-seconds in %s (%.2f cores) and ran %d GC cycles, its Go heap holding %s after the wait (HeapAlloc; HeapInuse %s) and goroutine stacks %s",
+				sep, g.memLimit, r.cpuIdle, idleWait, r.cpuIdle/idleWait.Seconds(), g.gcs, mib(int64(ms["HeapAlloc"])), mib(int64(ms["HeapInuse"])), mib(int64(ms["Stack"])))
 		}
-		fmt.Fprintf(&b, "%s%s used %.2f CPU-seconds in %s (%.2f cores) and ran %d GC cycles, its Go heap holding %s after the wait (HeapAlloc; HeapInuse %s) and goroutine stacks %s",
-			sep, g.memLimit, g.cpuIdle, idleWait, g.cpuIdle/idleWait.Seconds(), g.gcs, mib(int64(ms["HeapAlloc"])), mib(int64(ms["HeapInuse"])), mib(int64(ms["Stack"])))
-	}
-	b.WriteString(".")
-	if g.memLimitBytes > 0 && g.memStats["HeapAlloc"] > float64(g.memLimitBytes) && g.cpuIdle > 0.2*idleWait.Seconds() && off.gw.cpuIdle < g.cpuIdle/2 {
-		fmt.Fprintf(&b, ` With the lab's config the connections' live heap and stacks are over
+		b.WriteString(".")
+		g := gw.prof
+		if g.memLimitBytes > 0 && g.memStats["HeapAlloc"] > float64(g.memLimitBytes) && gw.cpuIdle > 0.2*idleWait.Seconds() && off.cpuIdle < gw.cpuIdle/2 {
+			fmt.Fprintf(&b, ` With the lab's config the connections' live heap and stacks are over
 Go's soft memory limit, so the collector runs cycle after cycle (%.0f a
 second), each scanning %d goroutine stacks and the connections' buffers,
 with nothing to free: an idle gateway with this many connections keeps
@@ -821,10 +940,11 @@ with nothing to free: an idle gateway with this many connections keeps
 suits the transient heap of large calls, not the steady heap of many idle
 connections. Off, the collector rests, but what the opening left behind
 stays until the heap doubles: VmRSS %s after the wait.`,
-			float64(g.gcs)/idleWait.Seconds(), g.after.goroutines, g.cpuIdle/idleWait.Seconds(), mib(off.gw.after.rss))
+				float64(g.gcs)/idleWait.Seconds(), gw.after.goroutines, gw.cpuIdle/idleWait.Seconds(), mib(off.after.rss))
+		}
+		fmt.Fprintf(&b, "\n\nCPU profile of gatehouse-full over the wait, lab config (net/http/pprof, %s), `go tool pprof -top`, top 12:\n\n```\n%s```\n", idleWait, g.cpuProf)
+		fmt.Fprintf(&b, "\nThe same with memory_limit -1:\n\n```\n%s```\n", tableOnly(off.prof.cpuProf))
+		fmt.Fprintf(&b, "\nGatehouse's in-use heap after the wait, lab config (net/http/pprof heap?gc=1, `go tool pprof -top -sample_index=inuse_space`), top 15:\n\n```\n%s```\n", g.heap)
 	}
-	fmt.Fprintf(&b, "\n\nCPU profile over the wait, lab config (net/http/pprof, %s), `go tool pprof -top`, top 12:\n\n```\n%s```\n", idleWait, g.cpuProf)
-	fmt.Fprintf(&b, "\nThe same with memory_limit -1:\n\n```\n%s```\n", tableOnly(off.gw.cpuProf))
-	fmt.Fprintf(&b, "\nGatehouse's in-use heap after the wait, lab config (net/http/pprof heap?gc=1, `go tool pprof -top -sample_index=inuse_space`), top 15:\n\n```\n%s```\n", g.heap)
 	return b.String()
 }

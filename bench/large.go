@@ -1,9 +1,9 @@
 package main
 
 // The large workload: one object of -size bytes (1 GiB) PUT and GET with
-// aws-sdk-go-v2's S3 client against MinIO, direct from gh-gw and through
-// Gatehouse from gh-agent, with Gatehouse's RSS sampled while each transfer
-// runs.
+// aws-sdk-go-v2's S3 client against MinIO through every target of
+// targets.go, with the memory and CPU of the target's processes sampled
+// while each transfer runs.
 
 import (
 	"bytes"
@@ -19,15 +19,16 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -52,15 +53,34 @@ const (
 	targetRSSMiB = 100
 	largeKey     = "large.bin"
 	largeSeed    = 0x6761746568 // "gateh"
+	// largePeerReps is how many transfers of each upload mode go through
+	// each peer (squid, mitmproxy, goproxy-bare), whatever -reps says:
+	// direct and Gatehouse get -reps, and the peers one, to keep `make
+	// bench` within about 25 minutes.
+	largePeerReps = 1
+	// largeFloor is the slowest rate a transfer may go at: one slower
+	// times out (after largeTimeout), and its target gets no more
+	// transfers in the workload, which would otherwise take hours.
+	largeFloor = 5e6 // bytes per second
 )
 
-// largeTarget is one way of reaching MinIO with the S3 client.
+// largeTimeout bounds one PUT or GET of size bytes.
+func largeTimeout(size int64) time.Duration {
+	return time.Minute + time.Duration(float64(size)/largeFloor*float64(time.Second))
+}
+
+// largeTarget is a target reached with the S3 client, with a bucket of
+// its own, made and removed with MinIO's keys, direct.
 type largeTarget struct {
-	name     string
-	bucket   string
-	client   *s3.Client
-	rec      *recorder
-	measured bool // Gatehouse is in the path: sample its RSS
+	t      *target
+	bucket string
+	client *s3.Client
+	rec    *recorder
+	reps   int    // transfers per upload mode
+	host   string // the name the S3 client asked for (through a proxy, the CONNECT's)
+	procs  []string
+	// stuck: a transfer through the target timed out; it gets no more.
+	stuck error
 }
 
 // putMode is one way the SDK uploads the object.
@@ -85,20 +105,27 @@ var putModes = []putMode{
 	{name: "multipart (manager.Uploader: 16 MiB parts, 5 in flight), SDK defaults", checksum: aws.RequestChecksumCalculationWhenSupported, multipart: true},
 }
 
+// largeResult is one upload mode through one target.
 type largeResult struct {
 	mode        *putMode
-	target      string
+	lt          *largeTarget
 	wire, proto string // how the PUT (or each UploadPart) went on the wire
 	putErr      error  // a refused PUT (refusable modes only)
 	gwReason    string // Gatehouse's logged reason when it answered the refusal itself
-	puts, gets  []time.Duration
-	// Gatehouse's RSS in bytes (0 when it is not in the path): before the
-	// first PUT, and the largest sample during any PUT and any GET.
-	rssBefore, rssPeakPut, rssPeakGet int64
+	// err: a transfer failed (not a refusal) or could not be made; the
+	// figures are those of the transfers before it.
+	err        error
+	puts, gets []time.Duration
+	// The memory of the target's processes (summed; 0 for direct): before
+	// the first PUT, and the largest samples during any PUT and any GET
+	// (RssAnon and VmRSS each its own largest).
+	before, peakPut, peakGet gwSample
 	// CPU during the transfers, in cores (CPU time / wall time), summed
-	// over repetitions: Gatehouse's own, and the whole machine's busy
-	// share (every process and the kernel).
-	gwCPUPut, gwCPUGet, busyPut, busyGet cpuUse
+	// over repetitions: the target's processes', and the whole machine's
+	// busy share (every process and the kernel).
+	cpuPut, cpuGet, busyPut, busyGet cpuUse
+	others                           float64       // the most cores other processes took during one of its transfers
+	waited                           time.Duration // for other processes to go quiet before its PUTs
 }
 
 type cpuUse struct{ cpu, wall float64 }
@@ -121,9 +148,10 @@ func median(ds []time.Duration) time.Duration {
 }
 
 // pairedRatio is the median over repetitions of direct's time over the
-// target's: each repetition's two transfers ran back to back, so drift on
-// the machine between repetitions (MinIO's disk writeback, other work)
-// cancels out.
+// target's: each repetition's transfers ran one after the other, so drift
+// on the machine between repetitions (MinIO's disk writeback, other work)
+// cancels out. A target with fewer repetitions (a peer) is compared with
+// direct's first ones.
 func pairedRatio(direct, target []time.Duration) float64 {
 	var rs []float64
 	for i := range min(len(direct), len(target)) {
@@ -147,139 +175,229 @@ func rate(size int64, ds []time.Duration) string {
 }
 
 func runLarge(ctx context.Context, root string, size int64, reps int) (string, error) {
-	publicCA, err := lab.CertPool(filepath.Join(lab.Out(root), "pki/public-ca.pem"))
-	if err != nil {
-		return "", err
-	}
+	t0 := time.Now()
 	gatehouseCA, err := lab.CertPool(filepath.Join(lab.Out(root), "gatehouse-ca.pem"))
 	if err != nil {
 		return "", err
 	}
-	pid, err := gatehousePID(root)
-	if err != nil {
-		return "", err
-	}
 	gatehouseLog = filepath.Join(lab.Out(root), "gatehouse.log")
-	toMinIO := func(string) string { return minioAddr }
-
-	// direct: from gh-gw (its own traffic is not captured), MinIO's root keys.
-	direct := &largeTarget{name: "direct", bucket: "gh-bench-large-direct"}
-	direct.client, direct.rec = s3Client(lab.DialFrom(lab.NSGW, toMinIO), publicCA,
-		credentials.NewStaticCredentialsProvider("gatehouse-lab", "gatehouse-lab-secret-1", ""))
-
-	// gatehouse: from gh-agent, captured by TPROXY, with session credentials
-	// Gatehouse issued for the agent's web identity token.
-	agentDial := lab.AgentDial(toMinIO)
-	creds, err := sessionCreds(ctx, agentDial, gatehouseCA, filepath.Join(lab.Out(root), "tokens/agent"))
+	// Session credentials Gatehouse issued for the agent's web identity
+	// token, for gatehouse-full; the others pass the signature on, and
+	// MinIO checks it against its own keys.
+	creds, err := sessionCreds(ctx, lab.AgentDial(lab.AWSAddr), gatehouseCA, filepath.Join(lab.Out(root), "tokens/agent"))
 	if err != nil {
 		return "", err
 	}
-	gw := &largeTarget{name: "gatehouse (transparent)", bucket: "gh-bench-large-gatehouse", measured: true}
-	gw.client, gw.rec = s3Client(agentDial, gatehouseCA, credentials.StaticCredentialsProvider{Value: creds})
-	targets := []*largeTarget{direct, gw}
+	minioKeys := credentials.NewStaticCredentialsProvider("gatehouse-lab", "gatehouse-lab-secret-1", "")
+	ts, p, err := setUpTargets(root)
+	defer p.close()
+	if err != nil {
+		return "", err
+	}
+	var lts []*largeTarget
+	for _, t := range ts {
+		lt := &largeTarget{t: t, bucket: "gh-bench-large-" + slug(t.name), reps: reps}
+		if t.peer() {
+			lt.reps = min(reps, largePeerReps)
+		}
+		lt.client, lt.rec = t.s3(minioKeys, credentials.StaticCredentialsProvider{Value: creds})
+		lts = append(lts, lt)
+	}
+	direct := lts[0]
+	if direct.t.reach != reachDirect {
+		return "", fmt.Errorf("large: the first target is %s, not direct", direct.t.name)
+	}
 
 	// The SHA-256 of what the generator sends, computed once outside the
 	// timed transfers (the generator is deterministic).
-	t0 := time.Now()
+	tg := time.Now()
 	h := sha256.New()
 	if _, err := io.Copy(h, newGenerator(largeSeed, size)); err != nil {
 		return "", err
 	}
 	want := hex.EncodeToString(h.Sum(nil))
-	fmt.Fprintf(os.Stderr, "bench: large: generator SHA-256 %s (%d bytes, %.1fs)\n", want, size, time.Since(t0).Seconds())
+	fmt.Fprintf(os.Stderr, "bench: large: generator SHA-256 %s (%d bytes, %.1fs)\n", want, size, time.Since(tg).Seconds())
 
-	for _, tg := range targets {
-		if _, err := tg.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(tg.bucket)}); err != nil {
-			return "", fmt.Errorf("large, %s: CreateBucket: %w", tg.name, err)
+	for _, lt := range lts {
+		if _, err := direct.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(lt.bucket)}); err != nil {
+			return "", fmt.Errorf("large: CreateBucket %s: %w", lt.bucket, err)
 		}
-		defer tg.client.DeleteBucket(context.Background(), &s3.DeleteBucketInput{Bucket: aws.String(tg.bucket)})
+		defer direct.client.DeleteBucket(context.Background(), &s3.DeleteBucketInput{Bucket: aws.String(lt.bucket)})
 	}
-	// Modes in turn; within a mode, repetitions alternate direct and
-	// Gatehouse so that drift on the machine falls on both.
+	for _, lt := range lts {
+		if lt.t.err == nil {
+			lt.t.err = probeS3(ctx, lt, direct)
+		}
+		status := "ok"
+		if lt.t.err != nil {
+			status = lt.t.err.Error()
+		}
+		fmt.Fprintf(os.Stderr, "bench: large: target %s (%s, asked for %s, pid %d): %s\n", lt.t.name, lt.t.s3How(), lt.host, lt.t.pid, status)
+	}
+
+	// Modes in turn; within a mode, each repetition goes through every
+	// target in turn, so that drift on the machine falls on all.
 	var results []*largeResult
 	for i := range putModes {
 		m := &putModes[i]
-		rs := []*largeResult{{mode: m, target: direct.name}, {mode: m, target: gw.name}}
+		var rs []*largeResult
+		for _, lt := range lts {
+			rs = append(rs, &largeResult{mode: m, lt: lt, err: lt.t.err})
+		}
 		for rep := 0; rep < reps; rep++ {
-			for j, tg := range targets {
-				if rs[j].putErr != nil {
+			for _, r := range rs {
+				lt := r.lt
+				if rep >= lt.reps || r.err != nil || r.putErr != nil {
 					continue
 				}
-				if err := transfer(ctx, tg, rs[j], pid, size, want); err != nil {
-					return "", fmt.Errorf("large, %s, %s: %w", m.name, tg.name, err)
+				if lt.stuck != nil {
+					r.err = fmt.Errorf("not made: an earlier transfer through it timed out (%v)", lt.stuck)
+					continue
+				}
+				if err := transfer(ctx, lt, r, size, want, direct.client); err != nil {
+					r.err = err
+					fmt.Fprintf(os.Stderr, "bench: large, %s, %s: %v\n", m.name, lt.t.name, err)
 				}
 			}
-			if rs[0].putErr != nil && rs[1].putErr != nil {
-				break // refused both ways: once is enough
+			if !slices.ContainsFunc(rs, func(r *largeResult) bool { return r.err == nil && r.putErr == nil }) {
+				break // refused (or failed) every way: once is enough
 			}
 		}
 		results = append(results, rs...)
 	}
-	hwm, _ := vm(pid, "VmHWM")
+	took := time.Since(t0)
 
-	// The issue's targets, for each upload mode that went through.
+	// The issue's targets, for each Gatehouse target and each upload mode
+	// that went through direct.
 	type check struct {
 		what string
 		ok   bool
 	}
 	var checks []check
-	var worstPut, worstGet *putMode // the measured modes with the lowest ratios
+	var fullT *largeTarget // the lab's Gatehouse, transparent: profiled when one of its targets is missed
+	var worstPut, worstGet *putMode
 	minPut, minGet := 1e9, 1e9
-	var peak int64
-	for i := 0; i < len(results); i += 2 {
-		d, g := results[i], results[i+1]
-		peak = max(peak, g.rssPeakPut, g.rssPeakGet)
-		if d.putErr != nil || g.putErr != nil {
+	fullMissed := false
+	labAnonMissed := false // the lab's Gatehouse's RssAnon over the target
+	for _, lt := range lts {
+		if !lt.t.gatehouse() {
 			continue
 		}
-		putRatio, getRatio := pairedRatio(d.puts, g.puts), pairedRatio(d.gets, g.gets)
+		profiled := lt.t.lab && lt.t.reach == reachTransparent
+		if profiled {
+			fullT = lt
+		}
+		var peak gwSample
+		for i := 0; i < len(results); i += len(lts) {
+			d := results[i]
+			r := results[i+slices.Index(lts, lt)]
+			peak.anon = max(peak.anon, r.peakPut.anon, r.peakGet.anon)
+			peak.rss = max(peak.rss, r.peakPut.rss, r.peakGet.rss)
+			if d.putErr != nil || d.err != nil {
+				continue // nothing direct to compare with
+			}
+			if r.putErr != nil || r.err != nil || len(r.gets) == 0 {
+				why := "refused"
+				if r.err != nil {
+					why = "failed: " + oneLine(r.err.Error())
+				}
+				checks = append(checks, check{fmt.Sprintf("%s, %s: PUT and GET ≥ %.1f× direct: not measured (%s)", lt.t.name, d.mode.name, targetRatio, why), false})
+				fullMissed = fullMissed || profiled
+				continue
+			}
+			putRatio, getRatio := pairedRatio(d.puts, r.puts), pairedRatio(d.gets, r.gets)
+			checks = append(checks,
+				check{fmt.Sprintf("%s, %s: PUT ≥ %.1f× direct: %.3f×", lt.t.name, d.mode.name, targetRatio, putRatio), putRatio >= targetRatio},
+				check{fmt.Sprintf("%s, %s: GET ≥ %.1f× direct: %.3f×", lt.t.name, d.mode.name, targetRatio, getRatio), getRatio >= targetRatio})
+			if profiled {
+				fullMissed = fullMissed || putRatio < targetRatio || getRatio < targetRatio
+				if putRatio < minPut {
+					minPut, worstPut = putRatio, d.mode
+				}
+				if getRatio < minGet {
+					minGet, worstGet = getRatio, d.mode
+				}
+			}
+		}
+		hwm, _ := vm(lt.t.pid, "VmHWM")
+		anonOK := peak.anon > 0 && peak.anon <= targetRSSMiB<<20
+		rssOK := peak.rss > 0 && peak.rss <= targetRSSMiB<<20
+		fullMissed = fullMissed || (profiled && !anonOK)
+		labAnonMissed = labAnonMissed || (lt.t.lab && !anonOK)
 		checks = append(checks,
-			check{fmt.Sprintf("%s: PUT through Gatehouse ≥ %.1f× direct: %.2f×", d.mode.name, targetRatio, putRatio), putRatio >= targetRatio},
-			check{fmt.Sprintf("%s: GET through Gatehouse ≥ %.1f× direct: %.2f×", d.mode.name, targetRatio, getRatio), getRatio >= targetRatio})
-		if putRatio < minPut {
-			minPut, worstPut = putRatio, d.mode
-		}
-		if getRatio < minGet {
-			minGet, worstGet = getRatio, d.mode
-		}
+			check{fmt.Sprintf("%s: peak RssAnon (heap, stacks, Badger's memtables and cache) ≤ %d MiB over its transfers: %s", lt.t.name, targetRSSMiB, mib(peak.anon)), anonOK},
+			check{fmt.Sprintf("%s: peak VmRSS ≤ %d MiB over its transfers: %s (VmHWM, the process's lifetime peak, %s; VmRSS adds the pages of mapped files, the record store's among them, which grow with the store, not with the object)", lt.t.name, targetRSSMiB, mib(peak.rss), mib(hwm)), rssOK})
 	}
-	checks = append(checks, check{fmt.Sprintf("Gatehouse peak memory ≤ %d MiB over every transfer above: anonymous (RssAnon: heap, stacks, Badger's memtables and cache) %s sampled; "+
-		"VmRSS %s sampled, VmHWM (the kernel's lifetime peak) %s, which add the pages of the record store's files Badger maps (page cache, growing with the store, not with the object)",
-		targetRSSMiB, mib(anonPeak.Load()), mib(peak), mib(hwm)), anonPeak.Load() > 0 && anonPeak.Load() <= targetRSSMiB<<20})
+
+	// The peers are done; the lab's policy goes back.
+	p.close()
 
 	var b strings.Builder
-	b.WriteString(renderLarge(results, size, reps))
-	b.WriteString("\nTargets (issue [6/6]):\n\n")
-	allOK := true
+	b.WriteString(renderLarge(lts, results, size, reps, took))
+	b.WriteString("\n### The issue's targets for Gatehouse\n\n")
 	for _, c := range checks {
-		verdict := "holds"
-		if !c.ok {
-			verdict, allOK = "DOES NOT HOLD", false
+		fmt.Fprintf(&b, "- %s — %s\n", c.what, holdsOrNot(c.ok))
+	}
+	if fullMissed && fullT != nil && worstPut != nil && fullT.t.err == nil && fullT.stuck == nil {
+		prof, err := profileLarge(ctx, p, fullT, direct, worstPut, worstGet, minGet < targetRatio, size)
+		if err != nil {
+			return "", fmt.Errorf("profile: %w", err)
 		}
-		fmt.Fprintf(&b, "- %s — %s\n", c.what, verdict)
+		b.WriteString(prof)
 	}
-	if allOK {
-		return b.String(), nil
+	if labAnonMissed {
+		// What the anonymous memory is: the Go heap's live part and what
+		// the collector has not yet taken back (pprof's MemStats, read
+		// before heap?gc=1 collects).
+		ms := gwMemStats("HeapAlloc", "HeapInuse", "HeapIdle", "HeapReleased", "NextGC", "NumGC")
+		heap, err := heapTop("gatehouse-bench-large-heap.pprof", 12)
+		if err != nil {
+			return "", fmt.Errorf("heap profile: %w", err)
+		}
+		live := "(not parsed)"
+		if m := pprofTotal.FindStringSubmatch(heap); m != nil {
+			live = m[1]
+		}
+		fmt.Fprintf(&b, "\nThe lab's Gatehouse after the transfers above (memory_limit %s): HeapAlloc %s (live and not yet collected), HeapInuse %s, HeapIdle %s of which released to the OS %s, next GC at %s, %0.f GC cycles so far; after a GC, %s of heap in use (the profile's total). Its in-use heap after that GC (net/http/pprof heap?gc=1, `go tool pprof -top -sample_index=inuse_space`), top 12:\n\n```\n%s```\n",
+			labMemLimit(root), mib(int64(ms["HeapAlloc"])), mib(int64(ms["HeapInuse"])), mib(int64(ms["HeapIdle"])), mib(int64(ms["HeapReleased"])), mib(int64(ms["NextGC"])), ms["NumGC"], live, heap)
 	}
-	// A target missed: profile Gatehouse during the PUTs of the mode with
-	// the lowest PUT ratio and, when a GET ratio is short too, during the
-	// GETs of the mode with the lowest GET ratio (extra, unmeasured
-	// transfers, repeated until the profile's 10 s are over).
-	if worstPut == nil {
-		return b.String(), nil
+	return b.String(), nil
+}
+
+// profileLarge profiles the lab's Gatehouse (gw: gatehouse-full,
+// transparent) during uploads in worstPut's mode and, when getMissed,
+// during GETs of an object a worstGet upload made, with the generated
+// policy back in place (p.close takes it away again).
+func profileLarge(ctx context.Context, p *peers, gw, direct *largeTarget, worstPut, worstGet *putMode, getMissed bool, size int64) (string, error) {
+	// A target of the lab's Gatehouse missed: profile it during the PUTs
+	// of the mode with the lowest PUT ratio and, when a GET ratio is short
+	// too, during the GETs of the mode with the lowest GET ratio (extra,
+	// unmeasured transfers through gatehouse-full, transparent, repeated
+	// until the profile's 10 s are over), with the generated policy back.
+	if err := p.installFullPolicy(); err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	defer direct.client.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(gw.bucket), Key: aws.String(largeKey)})
+	// The heap profile's alloc_space counts since Gatehouse started: one
+	// before and one after the profiled transfers give what they
+	// allocated.
+	heap0, err := gwPprof("/debug/pprof/heap")
+	if err != nil {
+		return "", err
 	}
 	m := worstPut
-	prof, err := profile(fmt.Sprintf("%s uploads (%s)", sizeName(size), m.name), func() error { return put(ctx, gw, m, size) })
+	prof, err := profile(fmt.Sprintf("%s uploads (%s) through %s", sizeName(size), m.name, gw.t.name), func() error { return put(ctx, gw, m, size) })
 	if err != nil {
-		return "", fmt.Errorf("profile: %w", err)
+		return "", err
 	}
 	b.WriteString("\n" + prof)
-	if minGet < targetRatio {
+	if getMissed {
 		m := worstGet
 		if err := put(ctx, gw, m, size); err != nil {
-			return "", fmt.Errorf("profile: PUT: %w", err)
+			return "", fmt.Errorf("PUT: %w", err)
 		}
-		prof, err := profile(fmt.Sprintf("%s GetObjects (of the object a %s upload made)", sizeName(size), m.name), func() error {
+		prof, err := profile(fmt.Sprintf("%s GetObjects (of the object a %s upload made) through %s", sizeName(size), m.name, gw.t.name), func() error {
 			out, err := gw.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(gw.bucket), Key: aws.String(largeKey)})
 			if err != nil {
 				return err
@@ -289,12 +407,102 @@ func runLarge(ctx context.Context, root string, size int64, reps int) (string, e
 			return err
 		})
 		if err != nil {
-			return "", fmt.Errorf("profile: %w", err)
+			return "", err
 		}
 		b.WriteString("\n" + prof)
 	}
-	gw.client.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(gw.bucket), Key: aws.String(largeKey)})
+	allocs, err := allocsSince(heap0, 12)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(&b, "\nWhat Gatehouse allocated during the profiled transfers above (two heap profiles, `go tool pprof -top -sample_index=alloc_space -diff_base`), top 12:\n\n```\n%s```\n", allocs)
 	return b.String(), nil
+}
+
+// allocsSince is `go tool pprof -top` of what Gatehouse allocated since
+// the heap profile before was taken, its top n entries by bytes.
+func allocsSince(before []byte, n int) (string, error) {
+	after, err := gwPprof("/debug/pprof/heap")
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "gatehouse-bench-allocs-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	a, z := filepath.Join(dir, "before.pprof"), filepath.Join(dir, "after.pprof")
+	if err := errors.Join(os.WriteFile(a, before, 0o644), os.WriteFile(z, after, 0o644)); err != nil {
+		return "", err
+	}
+	goBin := os.Getenv("GO")
+	if goBin == "" {
+		goBin = "go"
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(goBin, "tool", "pprof", "-top", "-sample_index=alloc_space", fmt.Sprintf("-nodecount=%d", n), "-diff_base="+a, z)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go tool pprof -diff_base: %w: %s", err, stderr.String())
+	}
+	return keepTable(stdout.String()), nil
+}
+
+// pprofTotal finds a profile's total in `pprof -top`'s header ("... of
+// 52.10MB total").
+var pprofTotal = regexp.MustCompile(`of ([0-9.]+[kMG]?B) total`)
+
+// labMemLimit is the lab's Gatehouse's memory_limit, in words.
+func labMemLimit(root string) string {
+	l, _ := memoryLimit(filepath.Join(lab.Out(root), "gatehouse.yaml"))
+	return l
+}
+
+func holdsOrNot(ok bool) string {
+	if ok {
+		return "holds"
+	}
+	return "DOES NOT HOLD"
+}
+
+// slug is a target's name as a bucket name's tail: "gatehouse-full,
+// transparent" is "gatehouse-full-transparent".
+func slug(name string) string {
+	return strings.Join(strings.FieldsFunc(strings.ToLower(name), func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9')
+	}), "-")
+}
+
+// probeS3 puts a small object through the target and reads it back
+// through it and direct from MinIO: the target reached MinIO by the name
+// the client asked for (lt.host), and passes bodies through unchanged.
+func probeS3(ctx context.Context, lt, direct *largeTarget) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	const key = "probe.bin"
+	body, _ := io.ReadAll(newGenerator(largeSeed+1, 64<<10))
+	lt.rec.reset()
+	_, err := lt.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(lt.bucket), Key: aws.String(key), Body: bytes.NewReader(body),
+		ContentLength: aws.Int64(int64(len(body))), ContentType: aws.String("application/octet-stream"),
+	})
+	lt.host = lt.rec.lastHost()
+	if err != nil {
+		return fmt.Errorf("probe: PutObject (64 KiB): %s", shortErr(err))
+	}
+	defer direct.client.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(lt.bucket), Key: aws.String(key)})
+	for _, c := range []*largeTarget{lt, direct} {
+		out, err := c.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(lt.bucket), Key: aws.String(key)})
+		if err != nil {
+			return fmt.Errorf("probe: GetObject through %s: %s", c.t.name, shortErr(err))
+		}
+		got, err := io.ReadAll(out.Body)
+		out.Body.Close()
+		if err != nil || !bytes.Equal(got, body) {
+			return fmt.Errorf("probe: GetObject through %s: %d bytes, not the %d put (%v)", c.t.name, len(got), len(body), err)
+		}
+	}
+	return nil
 }
 
 // put uploads size generated bytes to the target's bucket in mode m.
@@ -317,138 +525,327 @@ func put(ctx context.Context, tg *largeTarget, m *putMode, size int64) error {
 	return err
 }
 
-// transfer PUTs size generated bytes in r's mode, GETs them back into a
-// hasher, checks the hash and deletes the object, adding to r. A refused
-// PUT in a refusable mode is noted in r, not returned.
-func transfer(ctx context.Context, tg *largeTarget, r *largeResult, pid int, size int64, want string) error {
-	c, m := tg.client, r.mode
-	defer c.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(tg.bucket), Key: aws.String(largeKey)})
-	if tg.measured && r.rssBefore == 0 {
-		var err error
-		if r.rssBefore, err = vm(pid, "VmRSS"); err != nil {
-			return err
-		}
+// transfer PUTs size generated bytes through lt in r's mode, GETs them
+// back into a hasher, checks the hash and deletes the object (with
+// cleanup, MinIO's keys, direct), adding to r. A refused PUT in a
+// refusable mode is noted in r, not returned; a transfer that times out
+// marks lt stuck.
+func transfer(ctx context.Context, lt *largeTarget, r *largeResult, size int64, want string, cleanup *s3.Client) (err error) {
+	c, m, pid := lt.client, r.mode, lt.t.pid
+	defer cleanup.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(lt.bucket), Key: aws.String(largeKey)})
+	if pid != 0 && r.before.rss == 0 {
+		r.before, _ = treeMem(pid)
 	}
-	// watch samples Gatehouse's RSS and CPU while a transfer runs.
-	watch := func(peak *int64, gwCPU, busy *cpuUse) func() time.Duration {
-		var stop func() (int64, int)
-		if tg.measured {
-			stop = sampleRSS(pid)
+	// watch samples the target's memory and CPU while a transfer runs.
+	watch := func(peak *gwSample, cpu, busy *cpuUse) func() time.Duration {
+		var stop func() (gwSample, []string)
+		if pid != 0 {
+			stop = sampleMem(pid)
 		}
-		cpu := startCPU(pid)
+		c0, m0, o0 := procTreeCPU(pid), machineBusy(), othersCPU()
 		t0 := time.Now()
 		return func() time.Duration {
 			d := time.Since(t0)
-			g, b := cpu()
-			gwCPU.add(g, d)
-			busy.add(b, d)
+			cpu.add(procTreeCPU(pid)-c0, d)
+			busy.add(machineBusy()-m0, d)
+			// othersCPU loses processes that exit meanwhile: never below 0.
+			r.others = max(r.others, max(0, othersCPU()-o0)/d.Seconds())
 			if stop != nil {
-				p, _ := stop()
-				*peak = max(*peak, p)
+				p, procs := stop()
+				peak.anon, peak.rss = max(peak.anon, p.anon), max(peak.rss, p.rss)
+				if len(procs) > len(lt.procs) {
+					lt.procs = procs
+				}
 			}
 			return d
 		}
 	}
+	timeout := largeTimeout(size)
+	timedOut := func(what string, d time.Duration, err error) error {
+		lt.stuck = fmt.Errorf("%s timed out after %.0f s (%s at %.0f MB/s or less)", what, d.Seconds(), sizeName(size), largeFloor/1e6)
+		return fmt.Errorf("%w: %v", lt.stuck, err)
+	}
 
+	waited, _ := waitQuiet()
+	r.waited += waited
+	logOff := lt.t.logSize()
+	// A failure quotes what the target logged meanwhile.
+	defer func() {
+		if r.err == nil && err != nil && lt.t.log != "" {
+			if l := lt.t.logSince(logOff, 3); l != "" {
+				err = fmt.Errorf("%w; %s logged: %s", err, filepath.Base(lt.t.log), l)
+			}
+		}
+	}()
 	// Start every PUT with MinIO's earlier writes on disk, not in the
 	// page cache waiting for writeback.
 	syscall.Sync()
-	tg.rec.reset()
-	done := watch(&r.rssPeakPut, &r.gwCPUPut, &r.busyPut)
-	err := put(ctx, tg, m, size)
+	lt.rec.reset()
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	done := watch(&r.peakPut, &r.cpuPut, &r.busyPut)
+	err = put(pctx, lt, m, size)
 	d := done()
-	r.wire, r.proto = tg.rec.mode()
-	if err != nil {
-		if !m.refusable {
-			return fmt.Errorf("PUT: %w", err)
+	cancel()
+	r.wire, r.proto = lt.rec.mode()
+	var putFailed error
+	switch {
+	case err == nil:
+	case errors.Is(pctx.Err(), context.DeadlineExceeded):
+		return timedOut("PUT", d, err)
+	case !m.refusable:
+		// The GET is measured all the same, of the object put direct.
+		putFailed = fmt.Errorf("PUT failed after %.1f s: %s", d.Seconds(), shortErr(err))
+		direct := &largeTarget{client: cleanup, bucket: lt.bucket}
+		if err := put(ctx, direct, &putModes[1], size); err != nil {
+			return fmt.Errorf("%w; and putting the object direct for the GET: %s", putFailed, shortErr(err))
 		}
+	default:
 		// MinIO answers as soon as it reads the chunk header and closes;
 		// the SDK reports that answer or the reset of the connection it is
 		// still writing to, whichever it sees first. A few more tries for
 		// the answer.
 		var api smithy.APIError
 		for try := 0; try < 3 && !errors.As(err, &api); try++ {
-			if e := put(ctx, tg, m, size); e != nil {
+			tctx, cancel := context.WithTimeout(ctx, timeout)
+			if e := put(tctx, lt, m, size); e != nil {
 				err = e
 			}
+			cancel()
 		}
 		r.putErr = err
 		r.puts = append(r.puts, d)
 		var re *awshttp.ResponseError
-		if tg.measured && errors.As(err, &re) && re.HTTPStatusCode() >= 500 {
+		if lt.t.lab && errors.As(err, &re) && re.HTTPStatusCode() >= 500 {
 			r.gwReason = gatehouseReason(re.ServiceRequestID())
 		}
-		fmt.Fprintf(os.Stderr, "bench: large, %s, %s: PUT (%s) refused after %.1fs: %v; Gatehouse RSS before %s, peak %s\n",
-			m.name, tg.name, r.wire, d.Seconds(), err, mib(r.rssBefore), mib(r.rssPeakPut))
+		fmt.Fprintf(os.Stderr, "bench: large, %s, %s: PUT (%s) refused after %.1fs: %v; RssAnon before %s, peak %s\n",
+			m.name, lt.t.name, r.wire, d.Seconds(), err, mib(r.before.anon), mib(r.peakPut.anon))
 		return nil
 	}
-	r.puts = append(r.puts, d)
 
-	done = watch(&r.rssPeakGet, &r.gwCPUGet, &r.busyGet)
-	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(tg.bucket), Key: aws.String(largeKey)})
+	gctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	done = watch(&r.peakGet, &r.cpuGet, &r.busyGet)
+	out, err := c.GetObject(gctx, &s3.GetObjectInput{Bucket: aws.String(lt.bucket), Key: aws.String(largeKey)})
 	if err != nil {
-		done()
-		return fmt.Errorf("GetObject: %w", err)
+		dg := done()
+		if errors.Is(gctx.Err(), context.DeadlineExceeded) {
+			return timedOut("GET", dg, err)
+		}
+		return fmt.Errorf("GetObject failed after %.1f s: %s", dg.Seconds(), shortErr(err))
 	}
 	h := sha256.New()
 	n, err := io.Copy(h, out.Body)
 	out.Body.Close()
-	r.gets = append(r.gets, done())
+	dg := done()
 	if err != nil {
-		return fmt.Errorf("GetObject body after %d bytes: %w", n, err)
+		if errors.Is(gctx.Err(), context.DeadlineExceeded) {
+			return timedOut("GET", dg, err)
+		}
+		return fmt.Errorf("GetObject body broke off after %d bytes (%.1f s): %v", n, dg.Seconds(), err)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); n != size || got != want {
 		return fmt.Errorf("GetObject returned %d bytes with SHA-256 %s; sent %d bytes with %s", n, got, size, want)
 	}
-	fmt.Fprintf(os.Stderr, "bench: large, %s, %s: PUT %.0f MB/s (%s, %s), GET %.0f MB/s, SHA-256 matches; Gatehouse RSS before %s, peak PUT %s, peak GET %s\n",
-		m.name, tg.name, mbps(size, d), r.wire, r.proto, mbps(size, r.gets[len(r.gets)-1]),
-		mib(r.rssBefore), mib(r.rssPeakPut), mib(r.rssPeakGet))
+	// Counted only once the GET is checked, so that puts and gets pair up.
+	r.gets = append(r.gets, dg)
+	if putFailed != nil {
+		fmt.Fprintf(os.Stderr, "bench: large, %s, %s: GET %.0f MB/s of the object put direct, SHA-256 matches\n", m.name, lt.t.name, mbps(size, dg))
+		return fmt.Errorf("%w (the GET read the object put direct)", putFailed)
+	}
+	r.puts = append(r.puts, d)
+	fmt.Fprintf(os.Stderr, "bench: large, %s, %s: PUT %.0f MB/s (%s, %s), GET %.0f MB/s, SHA-256 matches; RssAnon before %s, peak PUT %s, peak GET %s; VmRSS before %s, peak PUT %s, peak GET %s\n",
+		m.name, lt.t.name, mbps(size, d), r.wire, r.proto, mbps(size, dg),
+		mib(r.before.anon), mib(r.peakPut.anon), mib(r.peakGet.anon), mib(r.before.rss), mib(r.peakPut.rss), mib(r.peakGet.rss))
 	return nil
 }
 
-func renderLarge(rs []*largeResult, size int64, reps int) string {
+// renderLarge is the section's text after its heading: what ran, the
+// targets, a table per upload mode and the memory of each target.
+func renderLarge(lts []*largeTarget, rs []*largeResult, size int64, reps int, took time.Duration) string {
 	var b strings.Builder
+	fmt.Fprintf(&b, `Run on %[1]s: %[2]d cores (%[3]s), with the lab up; the
+workload took %[4]s (targets set up, probed, measured; the profiles
+below, if any, came after). aws-sdk-go-v2's S3 client (the SDK's default
+HTTP client, path-style, no retries, checksums as
+config.LoadDefaultConfig sets them unless the mode says otherwise)
+against MinIO (single drive, TLS) on %[5]s, through every target of the
+small-call workload. Through a proxy the client sends CONNECT for the
+name the SDK gives the endpoint, which the proxy resolves with gh-gw's
+hosts file (MinIO's address); transparent, it dials MinIO from gh-agent
+and Gatehouse captures the connection; direct dials MinIO from gh-gw,
+whose own traffic is not captured (gh-agent's to MinIO is), so it
+crosses one veth hop and one TLS leg fewer than every other target.
+gatehouse-full is the lab's Gatehouse deciding with the generated
+200-rule policy (a rule late in it allows s3:* on the bench's buckets
+with mask profile %[6]s; the object is binary, which Gatehouse does
+not scan: the mask section measures a text object), with session
+credentials Gatehouse issued for the agent's web identity token; through
+the others the client signs with MinIO's keys, which they pass on. Each
+target has a bucket of its own, made and removed with MinIO's keys,
+direct. Before the transfers, a 64 KiB object put through each target
+was read back through it and direct from MinIO.
+
+The body is %[7]d bytes from a generator: deterministic pseudo-random
+bytes made as they are read, never held in memory, not seekable,
+ContentLength set. With the SDK's defaults a non-seekable body goes out
+as aws-chunked STREAMING-UNSIGNED-PAYLOAD-TRAILER in one chunk the size
+of the body, and MinIO refuses chunks over 16 MiB, whatever the path;
+that mode records the refusal as the client saw it. MinIO answers as
+soon as it has read the chunk header and closes the connection, so the
+client sees its 400, or a reset of the connection it is still writing,
+or the gateway's own error when the gateway's write upstream is reset
+before it reads MinIO's answer: whichever comes first (the bench tries up
+to three more times for an answer rather than a reset). The two modes
+measured instead: one PutObject with the SDK's checksum set to
+when_required (UNSIGNED-PAYLOAD, the body streams as is), and a multipart
+upload (feature/s3/manager, 16 MiB parts, its default 5 parts in flight)
+whose UploadParts carry the SDK's default aws-chunked trailer upload.
+After each upload GetObject streams the object into SHA-256, compared
+with the generator's; then the object is deleted. Within a mode, each
+repetition goes through every target in turn: %[8]d repetitions for direct
+and Gatehouse, %[9]d for the peers (squid, mitmproxy, goproxy-bare), whose
+transfers ran in the first. A transfer slower than %.0[10]f MB/s times out
+(after %[11]s) and its target gets no more transfers in the workload.
+A PUT that fails otherwise is reported in its row, and the GET is
+measured all the same, of the object put direct; any other failure ends
+the target's transfers in that mode, and its row says why, quoting what
+the target logged meanwhile (for squid, its failed DNS queries left out:
+in gh-gw it resolves names from the hosts file).
+
+MB/s is 10^6 bytes per second over the whole call (GET: until the body's
+last byte). Each PUT starts after a sync(2), so MinIO's earlier writes are
+not still in writeback, and after the bench waited (up to %[12]s) for other
+processes to use under %.1[13]f cores. A ratio is the median over
+repetitions of each repetition's ratio to direct's transfer in the same
+repetition. Memory is the target's processes' (its process and its
+children, /proc/<pid>/status): RssAnon (anonymous memory: heap, stacks)
+and VmRSS (adds mapped files and the shared libraries) each summed over
+the processes, sampled every 100 ms during each transfer: the largest
+sample over all its transfers, and before its first PUT. CPU is CPU time
+over wall time during the transfers: the target's processes' and the
+whole machine's busy share (/proc/stat, all processes and the kernel;
+%[2]d cores here); others' cores the most that processes none of the
+bench's took during one of its transfers.
+
+| target | how the S3 client reaches MinIO | name asked for | signed with | transfers per mode | processes whose memory is summed |
+|---|---|---|---|---:|---|
+`, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), cpuModel(), took.Round(time.Second), minioAddr, fullPolicyMask,
+		size, reps, min(reps, largePeerReps), largeFloor/1e6, largeTimeout(size).Round(time.Second), quietWait, quietCores)
+	for _, lt := range lts {
+		signed := "MinIO's keys"
+		if lt.t.session {
+			signed = "Gatehouse session credentials"
+		}
+		procs := "— (no process of its own)"
+		if lt.t.pid != 0 {
+			procs = procNames(lt.procs)
+			if procs == "" {
+				procs = "— (not sampled)"
+			}
+		}
+		host := lt.host
+		if host == "" {
+			host = "—"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | %s |\n", lt.t.name, lt.t.s3How(), host, signed, lt.reps, procs)
+	}
 	stat := "median"
 	if reps > 1 {
-		stat = fmt.Sprintf("median of %d (range)", reps)
+		stat = fmt.Sprintf("median (range) of %d, peers 1", reps)
+		if largePeerReps > 1 {
+			stat = fmt.Sprintf("median (range) of %d, peers %d", reps, min(reps, largePeerReps))
+		}
 	}
-	fmt.Fprintf(&b, "| %s upload (as sent) + GetObject | target | PUT MB/s, %s | GET MB/s, %s | PUT ratio to direct | GET ratio to direct | Gatehouse RSS before / peak PUT / peak GET | CPU cores, Gatehouse / machine: PUT · GET |\n", sizeName(size), stat, stat)
-	fmt.Fprintf(&b, "|---|---|---:|---:|---:|---:|---:|---:|\n")
-	var d *largeResult
-	for _, r := range rs {
-		if r.target == "direct" {
-			d = r
-		}
-		wire := r.wire
-		if r.proto != "" {
-			wire += ", " + r.proto
-		}
-		mode := fmt.Sprintf("%s (%s)", r.mode.name, wire)
-		rss := "— (not in the path)"
-		if r.putErr != nil {
-			if r.rssBefore > 0 {
-				rss = fmt.Sprintf("%s / %s / —", mib(r.rssBefore), mib(r.rssPeakPut))
+	for i := 0; i < len(rs); i += len(lts) {
+		mode := rs[i : i+len(lts)]
+		d := mode[0]
+		wire := ""
+		for _, r := range mode {
+			if r.wire != "" {
+				wire = r.wire
+				if r.proto != "" {
+					wire += ", " + r.proto
+				}
+				break
 			}
-			why := shortErr(r.putErr)
-			if r.gwReason != "" {
-				why += "; Gatehouse's log gives the reason: " + r.gwReason
+		}
+		fmt.Fprintf(&b, "\n### %s: %s\n\n", sizeName(size), d.mode.name)
+		if wire != "" {
+			fmt.Fprintf(&b, "As sent: %s.\n\n", wire)
+		}
+		fmt.Fprintf(&b, "| target | PUT MB/s, %s | GET MB/s, %s | PUT × direct | GET × direct | CPU cores, target / machine: PUT · GET | others' cores | note |\n", stat, stat)
+		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---|\n")
+		for _, r := range mode {
+			var notes []string
+			if r.err != nil {
+				notes = append(notes, "error: "+oneLine(r.err.Error()))
 			}
-			fmt.Fprintf(&b, "| %s | %s | refused after %.1f s: %s | — | — | — | %s | — |\n",
-				mode, r.target, r.puts[0].Seconds(), strings.ReplaceAll(why, "|", "\\|"), rss)
+			if r.others >= quietCores {
+				notes = append(notes, fmt.Sprintf("other processes took %.2f cores during one of its transfers", r.others))
+			}
+			if r.putErr != nil {
+				why := shortErr(r.putErr)
+				if r.gwReason != "" {
+					why += "; Gatehouse's log gives the reason: " + r.gwReason
+				}
+				fmt.Fprintf(&b, "| %s | refused after %.1f s: %s | — | — | — | — | %.2f | %s |\n",
+					r.lt.t.name, r.puts[0].Seconds(), oneLine(why), r.others, strings.Join(notes, "; "))
+				continue
+			}
+			if len(r.gets) == 0 {
+				fmt.Fprintf(&b, "| %s | — | — | — | — | — | — | %s |\n", r.lt.t.name, strings.Join(notes, "; "))
+				continue
+			}
+			ratio := func(dd, rr []time.Duration) string {
+				if d.putErr != nil || len(dd) == 0 || len(rr) == 0 {
+					return "—" // nothing to compare
+				}
+				return fmt.Sprintf("%.2f", pairedRatio(dd, rr))
+			}
+			puts := "failed (see note)"
+			if len(r.puts) > 0 {
+				puts = rate(size, r.puts)
+			}
+			cpu := fmt.Sprintf("— / %.2f · — / %.2f", r.busyPut.cores(), r.busyGet.cores())
+			if r.lt.t.pid != 0 {
+				cpu = fmt.Sprintf("%.2f / %.2f · %.2f / %.2f", r.cpuPut.cores(), r.busyPut.cores(), r.cpuGet.cores(), r.busyGet.cores())
+			}
+			if r.err != nil {
+				notes[0] = fmt.Sprintf("%d of %d PUTs and %d of %d GETs made; ", len(r.puts), r.lt.reps, len(r.gets), r.lt.reps) + notes[0]
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %.2f | %s |\n",
+				r.lt.t.name, puts, rate(size, r.gets), ratio(d.puts, r.puts), ratio(d.gets, r.gets), cpu, r.others, strings.Join(notes, "; "))
+		}
+	}
+	fmt.Fprintf(&b, "\n### Memory of each target's processes over its %s transfers\n\n", sizeName(size))
+	b.WriteString("| target | processes summed | RssAnon before | RssAnon peak, PUT | RssAnon peak, GET | VmRSS before | VmRSS peak, PUT | VmRSS peak, GET |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
+	for j, lt := range lts {
+		if lt.t.pid == 0 {
+			fmt.Fprintf(&b, "| %s | — (MinIO and the bench's client only) | — | — | — | — | — | — |\n", lt.t.name)
 			continue
 		}
-		if r.rssBefore > 0 {
-			rss = fmt.Sprintf("%s / %s / %s", mib(r.rssBefore), mib(r.rssPeakPut), mib(r.rssPeakGet))
+		var before, put, get gwSample
+		for i := j; i < len(rs); i += len(lts) {
+			r := rs[i]
+			if before.rss == 0 {
+				before = r.before
+			}
+			put.anon, put.rss = max(put.anon, r.peakPut.anon), max(put.rss, r.peakPut.rss)
+			get.anon, get.rss = max(get.anon, r.peakGet.anon), max(get.rss, r.peakGet.rss)
 		}
-		ratio := func(dd, rr []time.Duration) string {
-			if d.putErr != nil {
+		or := func(n int64) string {
+			if n == 0 {
 				return "—"
 			}
-			return fmt.Sprintf("%.2f", pairedRatio(dd, rr))
+			return mib(n)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %.2f / %.2f · %.2f / %.2f |\n",
-			mode, r.target, rate(size, r.puts), rate(size, r.gets), ratio(d.puts, r.puts), ratio(d.gets, r.gets), rss,
-			r.gwCPUPut.cores(), r.busyPut.cores(), r.gwCPUGet.cores(), r.busyGet.cores())
+		procs := procNames(lt.procs)
+		if procs == "" {
+			procs = "—"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", lt.t.name, procs,
+			or(before.anon), or(put.anon), or(get.anon), or(before.rss), or(put.rss), or(get.rss))
 	}
 	return b.String()
 }
@@ -483,11 +880,16 @@ func sizeName(n int64) string {
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 // s3Client is aws-sdk-go-v2's S3 client on the SDK's default HTTP client,
-// dialling with dial and trusting roots; path-style addressing, no retries
-// (a failed transfer is a failed run).
-func s3Client(dial func(context.Context, string, string) (net.Conn, error), roots *x509.CertPool, creds aws.CredentialsProvider) (*s3.Client, *recorder) {
+// dialling with dial, through the explicit proxy when one is given (nil:
+// none, whatever the environment says), trusting roots; path-style
+// addressing, no retries (a failed transfer is a failed run).
+func s3Client(dial func(context.Context, string, string) (net.Conn, error), proxy *url.URL, roots *x509.CertPool, creds aws.CredentialsProvider) (*s3.Client, *recorder) {
 	hc := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 		t.DialContext = dial
+		t.Proxy = nil
+		if proxy != nil {
+			t.Proxy = http.ProxyURL(proxy)
+		}
 		if t.TLSClientConfig == nil {
 			t.TLSClientConfig = &tls.Config{}
 		}
@@ -505,32 +907,41 @@ func s3Client(dial func(context.Context, string, string) (net.Conn, error), root
 }
 
 // recorder notes how the SDK sent its PUT (payload hash, content encoding,
-// trailer) and the protocol the server answered with.
+// trailer), the protocol the server answered with, and the host of the
+// last request (what a proxy is asked to CONNECT to).
 type recorder struct {
 	next                          aws.HTTPClient
 	mu                            sync.Mutex
 	payload, encoding, trailer, p string
+	host                          string
 }
 
 func (r *recorder) Do(req *http.Request) (*http.Response, error) {
 	resp, err := r.next.Do(req)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.host = req.URL.Host
 	if x := req.URL.Query().Get("x-id"); req.Method == http.MethodPut && (x == "PutObject" || x == "UploadPart") {
-		r.mu.Lock()
 		r.payload = req.Header.Get("X-Amz-Content-Sha256")
 		r.encoding = req.Header.Get("Content-Encoding")
 		r.trailer = req.Header.Get("X-Amz-Trailer")
 		if resp != nil {
 			r.p = resp.Proto
 		}
-		r.mu.Unlock()
 	}
 	return resp, err
 }
 
 func (r *recorder) reset() {
 	r.mu.Lock()
-	r.payload, r.encoding, r.trailer, r.p = "", "", "", ""
+	r.payload, r.encoding, r.trailer, r.p, r.host = "", "", "", "", ""
 	r.mu.Unlock()
+}
+
+func (r *recorder) lastHost() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.host
 }
 
 func (r *recorder) mode() (mode, proto string) {
@@ -715,25 +1126,18 @@ func childrenCPU() float64 {
 	return (u + s) / clkTck
 }
 
-// anonPeak is the largest RssAnon sampled: Gatehouse's anonymous memory
-// (heap, stacks, Badger's memtables and block cache), without the pages of
-// the record store's files Badger maps, which VmRSS counts and which grow
-// with the store, not with an object.
-var anonPeak atomic.Int64
-
-// sampleRSS samples pid's VmRSS every 100 ms until the returned stop is
-// called; stop takes a last sample and returns the largest and the count.
-func sampleRSS(pid int) (stop func() (int64, int)) {
-	var peak int64
-	var n int
+// sampleMem samples the memory of pid's process tree (treeMem) every
+// 100 ms until the returned stop is called; stop takes a last sample and
+// returns the largest RssAnon and VmRSS sums (each its own largest) and
+// the processes of the sample that had the most.
+func sampleMem(pid int) (stop func() (gwSample, []string)) {
+	var peak gwSample
+	var procs []string
 	take := func() {
-		if v, err := vm(pid, "VmRSS"); err == nil {
-			peak = max(peak, v)
-			n++
-		}
-		if v, err := vm(pid, "RssAnon"); err == nil {
-			for old := anonPeak.Load(); v > old && !anonPeak.CompareAndSwap(old, v); old = anonPeak.Load() {
-			}
+		s, ps := treeMem(pid)
+		peak.anon, peak.rss, peak.fds = max(peak.anon, s.anon), max(peak.rss, s.rss), max(peak.fds, s.fds)
+		if len(ps) > len(procs) {
+			procs = ps
 		}
 	}
 	quit, done := make(chan struct{}), make(chan struct{})
@@ -752,7 +1156,7 @@ func sampleRSS(pid int) (stop func() (int64, int)) {
 			}
 		}
 	}()
-	return func() (int64, int) { close(quit); <-done; return peak, n }
+	return func() (gwSample, []string) { close(quit); <-done; return peak, procs }
 }
 
 // profile fetches a 10 s CPU profile from Gatehouse's pprof (from inside

@@ -14,10 +14,9 @@
 //     CONNECT through a proxy), over the same targets in the same run:
 //     connections/s (small.go).
 //   - large: one 1 GiB object PUT and GET with aws-sdk-go-v2's S3 client
-//     against MinIO, direct from gh-gw with MinIO's keys and through
-//     Gatehouse from gh-agent with session credentials for the agent's web
-//     identity token, with Gatehouse's RSS sampled during each transfer
-//     (large.go).
+//     against MinIO through every target (direct from gh-gw; through a
+//     proxy with CONNECT to the S3 endpoint's name), with the memory of
+//     the target's processes sampled during each transfer (large.go).
 //   - mask: one 1 GiB text object, log and CSV lines with emails, card
 //     numbers, SSNs and access key ids planted in them, GET whole through
 //     Gatehouse with a mask profile the bench adds to the lab policy for
@@ -26,11 +25,12 @@
 //     sampled while the body streams, the masked body checked against the
 //     generator's, and a CPU profile of Gatehouse masking (mask.go).
 //   - idle: -idle-conns (10,000) TLS connections from gh-agent through
-//     Gatehouse, one signed call on each, then left open and idle;
-//     Gatehouse's RSS with all open and 10 s later, its heap profile, and
-//     the same connections direct (idle.go).
+//     every target in turn, one signed call on each, then left open and
+//     idle; the memory of the target's processes with all open and 10 s
+//     later, and Gatehouse's heap profile (idle.go).
 //   - held: -held-calls (1,000) signed calls held for approval at once by
-//     a rule the bench adds to the lab policy, with Gatehouse restarted
+//     a rule the bench adds to the lab policy, through Gatehouse only (the
+//     peers have no approvals), with Gatehouse restarted
 //     with a longer approvals.hold; Gatehouse's RSS while they are held,
 //     the time an approver takes to approve each through the admin API,
 //     and the time until all complete (held.go).
@@ -304,7 +304,7 @@ func writeSections(file, intro string, sections map[string]string) error {
 		return err
 	}
 	doc := string(old)
-	if i := strings.Index(doc, "\nNot measured yet"); i >= 0 {
+	if i := strings.Index(doc, "\nNot measured"); i >= 0 {
 		doc = doc[:i+1]
 	}
 	type part struct{ key, text string }
@@ -476,7 +476,7 @@ func cpuModel() string {
 // large workload (with the others in workloads).
 func preamble(workloads map[string]bool, took time.Duration, idle, other float64) string {
 	var ran []string
-	for _, w := range []string{"small", "conns", "large", "mask"} {
+	for _, w := range []string{"small", "conns", "large", "mask", "idle", "held"} {
 		if workloads[w] {
 			ran = append(ran, w)
 		}
@@ -493,57 +493,15 @@ while the workloads ran (other processes, kernel threads).
 `, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), cpuModel(), runtime.Version(), strings.Join(ran, ", "), took, idle, other)
 }
 
+// largeSection is the large workload's section: its heading (which
+// sectionKey knows by its end) and renderLarge's text.
 func largeSection(large string, size int64) string {
-	return fmt.Sprintf(`## %[1]s PUT and GET
-
-aws-sdk-go-v2's S3 client (the SDK's default HTTP client, path-style, no
-retries, checksums as config.LoadDefaultConfig sets them unless the row
-says otherwise) against MinIO (single drive, TLS) on 10.77.2.2:443. Direct
-dials from gh-gw, whose own traffic is not captured, with MinIO's root
-keys, trusting the lab's public CA. Through Gatehouse it dials from
-gh-agent (captured by TPROXY) with session credentials Gatehouse issued
-for the agent's web identity token, trusting only Gatehouse's CA; it
-crosses one more veth hop and one more TLS leg than direct.
-
-The body is %[2]d bytes from a generator: deterministic pseudo-random
-bytes made as they are read, never held in memory, not seekable,
-ContentLength set. The first column says how the upload went on the wire
-(payload hash, content encoding, trailer, protocol, as the bench saw the
-SDK send it). With the SDK's defaults a non-seekable body goes out as
-aws-chunked STREAMING-UNSIGNED-PAYLOAD-TRAILER in one chunk the size of the
-body, and MinIO refuses chunks over 16 MiB, direct and through Gatehouse
-alike (Gatehouse passes trailer uploads through as they are); that row
-records the refusal as the client saw it. MinIO answers as soon as it has
-read the chunk header and closes the connection, so the client sees its
-400, or a reset of the connection it is still writing, or, through
-Gatehouse, Gatehouse's own 502 when Gatehouse's write upstream is reset
-before it reads MinIO's answer: whichever comes first (the bench tries up
-to three more times for an answer rather than a reset). The two modes
-measured instead: one PutObject with the SDK's checksum set to
-when_required (UNSIGNED-PAYLOAD, the body streams as is), and a multipart
-upload (feature/s3/manager, 16 MiB parts, its default 5 parts in flight)
-whose UploadParts carry the SDK's default aws-chunked trailer upload.
-After each upload GetObject streams the object into SHA-256, compared with
-the generator's; then DeleteObject. Each repetition runs direct, then
-through Gatehouse.
-
-MB/s is 10^6 bytes per second over the whole call (GET: until the body's
-last byte). Each PUT starts after a sync(2), so MinIO's earlier writes are
-not still in writeback. A ratio is the median over repetitions of each
-repetition's ratio (its direct and Gatehouse transfers ran back to back).
-Gatehouse's RSS is VmRSS from /proc/<pid>/status, sampled every 100 ms
-during each transfer (the largest sample over the repetitions), and before
-the first PUT. CPU is CPU time over wall time during the transfers:
-Gatehouse's own (/proc/<pid>/stat) and the whole machine's busy share
-(/proc/stat, all processes and the kernel; %[3]d cores here). The bench
-process's own memory is not Gatehouse's and is not reported.
-
-%[4]s`, sizeName(size), size, runtime.NumCPU(), large)
+	return fmt.Sprintf("## %s PUT and GET\n\n%s", sizeName(size), large)
 }
 
 // notMeasured closes BENCHMARKS.md.
-const notMeasured = `Not measured yet (issue [6/6]): the 1 GiB PUT and GET, idle-connection and
-held-call workloads through the peers (gatehouse-passthrough, squid,
-mitmproxy, goproxy-bare): they run direct and through the lab's Gatehouse
-only.
+const notMeasured = `Not measured (issue [6/6]): calls held for approval through the peers
+(gatehouse-passthrough, squid, mitmproxy, goproxy-bare), which have no
+approvals to hold a call for: the held workload runs through the lab's
+Gatehouse only. Every other workload runs through every target.
 `

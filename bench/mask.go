@@ -121,14 +121,14 @@ func runMask(ctx context.Context, root string, size int64, reps int, idle float6
 	}
 	gatehouseLog = filepath.Join(lab.Out(root), "gatehouse.log")
 	toMinIO := func(string) string { return minioAddr }
-	direct, _ := s3Client(lab.DialFrom(lab.NSGW, toMinIO), publicCA,
+	direct, _ := s3Client(lab.DialFrom(lab.NSGW, toMinIO), nil, publicCA,
 		credentials.NewStaticCredentialsProvider("gatehouse-lab", "gatehouse-lab-secret-1", ""))
 	agentDial := lab.AgentDial(toMinIO)
 	creds, err := sessionCreds(ctx, agentDial, gatehouseCA, filepath.Join(lab.Out(root), "tokens/agent"))
 	if err != nil {
 		return "", err
 	}
-	gw, _ := s3Client(agentDial, gatehouseCA, credentials.StaticCredentialsProvider{Value: creds})
+	gw, _ := s3Client(agentDial, nil, gatehouseCA, credentials.StaticCredentialsProvider{Value: creds})
 
 	tf := time.Now()
 	facts := factsOf(maskSeed, size)

@@ -1,9 +1,10 @@
 package main
 
-// The targets of the small-call and new-connection workloads: the ways the
-// bench's clients in gh-agent reach the bench's upstream (lab.BenchHost on
-// lab.AWSIP2), straight or through an intercepting proxy, each with the CA
-// a client must trust and the process whose CPU the bench charges to it.
+// The targets of the small-call, new-connection, large and idle
+// workloads: the ways the bench's clients in gh-agent reach the bench's
+// upstream (lab.BenchHost on lab.AWSIP2), straight or through an
+// intercepting proxy, each with the CA a client must trust and the
+// process (tree) whose CPU and memory the bench charges to it.
 //
 //	direct                        gh-agent → 10.77.2.3:8443 (not captured)
 //	gatehouse-full                the lab's Gatehouse, explicit proxy 10.77.1.1:3128
@@ -13,12 +14,19 @@ package main
 //	mitmproxy                     mitmdump, regular mode, 10.77.1.1:3142
 //	goproxy-bare                  bench/goproxybare, 10.77.1.1:3143
 //
+// The large workload reaches MinIO (lab.AWSIP:443) the same ways with the
+// S3 client (target.s3): through a proxy it sends CONNECT
+// s3.us-east-1.amazonaws.com:443, which gh-gw's hosts file resolves to
+// MinIO; direct dials MinIO from gh-gw, whose traffic is not captured
+// (gh-agent's to MinIO is).
+//
 // The peers run in gh-gw, started here and stopped by the returned
 // cleanup; their files are under out/peers, which down.sh removes, and
 // down.sh kills whatever still runs in gh-gw when the bench is
 // interrupted.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -30,6 +38,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -38,11 +47,15 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/gatehouse/gatehouse/deploy/lab"
 )
@@ -70,6 +83,16 @@ type target struct {
 	roots *x509.CertPool
 	pid   int // the process to sample (its whole tree); 0 for direct
 	does  string
+	// session: the target verifies agents' signatures (gatehouse-full),
+	// so the S3 client signs with Gatehouse session credentials; through
+	// the others MinIO checks the signature, made with MinIO's keys.
+	session bool
+	// lab: the lab's Gatehouse, which serves pprof on pprofAddr.
+	lab bool
+	// log is the file the target logs to, quoted when a transfer
+	// through it fails, less the lines logNoise matches.
+	log      string
+	logNoise *regexp.Regexp
 	// err says why the target could not be set up: each of its rows
 	// reports it instead of figures.
 	err error
@@ -103,6 +126,135 @@ func (t *target) client(conc int, keepAlive bool) *http.Client {
 		tr.DialContext = lab.AgentDial(func(string) string { return addr })
 	}
 	return &http.Client{Timeout: 10 * time.Second, Transport: tr}
+}
+
+// gatehouse says whether the target is a Gatehouse (the issue's targets
+// are Gatehouse's); peer, whether it is one of the other proxies.
+func (t *target) gatehouse() bool { return strings.HasPrefix(t.name, "gatehouse") }
+func (t *target) peer() bool      { return t.reach == reachProxy && !t.gatehouse() }
+
+// s3How says how the S3 client reaches MinIO through the target.
+func (t *target) s3How() string {
+	switch t.reach {
+	case reachProxy:
+		return "from gh-agent, CONNECT via " + t.addr
+	case reachTransparent:
+		return "from gh-agent, TPROXY capture of " + minioAddr
+	}
+	return "from gh-gw (not captured), dials " + minioAddr
+}
+
+// s3 is aws-sdk-go-v2's S3 client reaching MinIO through the target (see
+// the file's comment), trusting the target's CA, signing with session
+// credentials where the target verifies them and MinIO's keys elsewhere.
+func (t *target) s3(minioKeys, session aws.CredentialsProvider) (*s3.Client, *recorder) {
+	creds := minioKeys
+	if t.session {
+		creds = session
+	}
+	toMinIO := func(string) string { return minioAddr }
+	switch t.reach {
+	case reachProxy:
+		return s3Client(lab.AgentDial(nil), &url.URL{Scheme: "http", Host: t.addr}, t.roots, creds)
+	case reachTransparent:
+		return s3Client(lab.AgentDial(toMinIO), nil, t.roots, creds)
+	}
+	return s3Client(lab.DialFrom(lab.NSGW, toMinIO), nil, t.roots, creds)
+}
+
+// tunnel is a connection from gh-agent on which a TLS client reaches
+// host:443 through the target: the upstream's (or the capturing
+// gateway's) socket, or a CONNECT tunnel through the proxy.
+func (t *target) tunnel(ctx context.Context, host string) (net.Conn, error) {
+	if t.reach != reachProxy {
+		addr := t.addr
+		return lab.AgentDial(func(string) string { return addr })(ctx, "tcp", addr)
+	}
+	c, err := lab.AgentDial(nil)(ctx, "tcp", t.addr)
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := ctx.Deadline(); ok {
+		c.SetDeadline(d)
+		defer c.SetDeadline(time.Time{})
+	}
+	target := net.JoinHostPort(host, "443")
+	if _, err := fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", target, target); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("CONNECT %s: %w", target, err)
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
+	switch {
+	case err != nil:
+		c.Close()
+		return nil, fmt.Errorf("CONNECT %s: %w", target, err)
+	case resp.StatusCode != 200:
+		c.Close()
+		return nil, fmt.Errorf("CONNECT %s: %s", target, resp.Status)
+	case br.Buffered() > 0:
+		// The client speaks first in TLS: nothing may follow the answer.
+		c.Close()
+		return nil, fmt.Errorf("CONNECT %s: %d bytes after the answer", target, br.Buffered())
+	}
+	return c, nil
+}
+
+// treeMem is the memory of pid and its descendants now, each process's
+// RssAnon and VmRSS summed (a page two of them share counts twice in the
+// VmRSS sum: shared libraries, not data), with their open descriptors
+// and what they are ("squid, security_file_certgen"). Goroutines are -1:
+// only the lab's Gatehouse answers for them (sampleGW).
+func treeMem(pid int) (s gwSample, procs []string) {
+	s.goroutines = -1
+	for _, p := range append([]int{pid}, descendants(pid)...) {
+		anon, err1 := vm(p, "RssAnon")
+		rss, err2 := vm(p, "VmRSS")
+		if err1 != nil || err2 != nil {
+			continue // gone, or a zombie
+		}
+		s.anon += anon
+		s.rss += rss
+		if des, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p)); err == nil {
+			s.fds += len(des)
+		}
+		procs = append(procs, procName(p))
+	}
+	return s, procs
+}
+
+// procName is what pid is: its comm, or where that is cut at 15 bytes
+// ("security_file_c"), its executable's base name.
+func procName(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	comm := strings.TrimSpace(string(b))
+	if len(comm) >= 15 {
+		if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil {
+			return filepath.Base(exe)
+		}
+	}
+	return comm
+}
+
+// procNames says what a treeMem sum counted: "squid + 2 security_file_certgen".
+func procNames(procs []string) string {
+	n := map[string]int{}
+	var order []string
+	for _, p := range procs {
+		if n[p] == 0 {
+			order = append(order, p)
+		}
+		n[p]++
+	}
+	var parts []string
+	for _, p := range order {
+		if n[p] > 1 {
+			parts = append(parts, fmt.Sprintf("%d %s", n[p], p))
+		} else {
+			parts = append(parts, p)
+		}
+	}
+	return strings.Join(parts, " + ")
 }
 
 // peers are the targets' processes and files; close stops the processes
@@ -145,9 +297,10 @@ func setUpTargets(root string) (ts []*target, p *peers, err error) {
 	}
 	p.versions = append(p.versions, "Gatehouse "+gitVersion(root)+" (Go "+runtime.Version()+", as the bench and goproxy-bare)")
 
-	full := &target{name: "gatehouse-full", reach: reachProxy, addr: lab.ProxyAddr, roots: p.gatehouseCA, pid: gwPID,
+	full := &target{name: "gatehouse-full", reach: reachProxy, addr: lab.ProxyAddr, roots: p.gatehouseCA, pid: gwPID, session: true, lab: true,
 		does: "OIDC session credentials, SigV4 verified, 200-rule policy, re-signed, recorded (durable), masked (profile " + fullPolicyMask + ")"}
-	fullT := &target{name: "gatehouse-full, transparent", reach: reachTransparent, addr: lab.AWSIP2 + ":443", roots: p.gatehouseCA, pid: gwPID, does: full.does}
+	full.log = filepath.Join(out, "gatehouse.log")
+	fullT := &target{name: "gatehouse-full, transparent", reach: reachTransparent, addr: lab.AWSIP2 + ":443", roots: p.gatehouseCA, pid: gwPID, session: true, lab: true, does: full.does, log: full.log}
 	ts = []*target{
 		{name: "direct", reach: reachDirect, addr: lab.AWSIP2 + ":8443", roots: publicCA, does: "—"},
 		full, fullT,
@@ -233,7 +386,8 @@ recorder: {disabled: true}
 		t.err = fmt.Errorf("config check: %v: %s", err, out)
 		return t
 	}
-	proc, err := p.start(t.name, filepath.Join(dir, "gatehouse.log"),
+	t.log = filepath.Join(dir, "gatehouse.log")
+	proc, err := p.start(t.name, t.log,
 		"env", "-i", "PATH=/usr/bin:/bin", "HOME="+dir, bin, "serve", "-c", filepath.Join(dir, "gatehouse.yaml"))
 	if err != nil {
 		t.err = err
@@ -284,6 +438,15 @@ func (p *peers) startSquid() *target {
 		t.err = fmt.Errorf("%s -c: %v: %s", certgen, err, out)
 		return t
 	}
+	// Two descriptors per agent connection (a bumped connection keeps its
+	// server connection pinned): as many as squid may have here, for the
+	// idle workload's 10,000 (the hard limit cannot be raised without
+	// CAP_SYS_RESOURCE).
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.err = err
+		return t
+	}
 	conf := fmt.Sprintf(`# make bench's squid: ssl-bump of every CONNECT, nothing cached or logged.
 workers 1
 http_port %[2]s ssl-bump tls-cert=%[1]s/ca.pem tls-key=%[1]s/ca.key generate-host-certificates=on dynamic_cert_mem_cache_size=16MB
@@ -299,13 +462,14 @@ cache_mem 0 MB
 access_log none
 cache_store_log none
 cache_log %[1]s/cache.log
+visible_hostname gh-gw
 logfile_rotate 0
 pid_filename none
 coredump_dir %[1]s
 shutdown_lifetime 1 seconds
 pinger_enable off
-max_filedescriptors 16384
-`, dir, squidAddr, certgen, p.publicCA, "10.77.1.0/24")
+max_filedescriptors %[6]d
+`, dir, squidAddr, certgen, p.publicCA, "10.77.1.0/24", min(lim.Max, 1<<20))
 	confFile := filepath.Join(dir, "squid.conf")
 	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
 		t.err = err
@@ -321,6 +485,10 @@ max_filedescriptors 16384
 		t.err = fmt.Errorf("squid -k parse: %v: %s", err, lastLines(out, 5))
 		return t
 	}
+	t.log = filepath.Join(dir, "cache.log")
+	// Its DNS queries fail in gh-gw (no resolver; it finds the names in
+	// the hosts file), each logged with the transaction it was for.
+	t.logNoise = regexp.MustCompile(`comm_udp_sendto|idnsSendQuery|^\s+(current master transaction|connection):`)
 	proc, err := p.start(t.name, filepath.Join(dir, "squid.out"), "squid", "-N", "-f", confFile)
 	if err != nil {
 		t.err = err
@@ -370,7 +538,8 @@ func (p *peers) startMitmproxy() *target {
 		return t
 	}
 	host, port, _ := net.SplitHostPort(mitmproxyAddr)
-	proc, err := p.start(t.name, filepath.Join(dir, "mitmdump.log"),
+	t.log = filepath.Join(dir, "mitmdump.log")
+	proc, err := p.start(t.name, t.log,
 		"env", "-i", "PATH=/usr/bin:/bin", "HOME="+dir, "mitmdump", "-q",
 		"--listen-host", host, "--listen-port", port,
 		"--set", "confdir="+conf,
@@ -389,7 +558,7 @@ func (p *peers) startMitmproxy() *target {
 
 // startGoproxy builds and runs bench/goproxybare.
 func (p *peers) startGoproxy() *target {
-	t := &target{name: "goproxy-bare", reach: reachProxy, addr: goproxyAddr, does: "elazarl/goproxy MITM with a certificate cache, nothing else"}
+	t := &target{name: "goproxy-bare", reach: reachProxy, addr: goproxyAddr, does: "elazarl/goproxy MITM with a certificate cache, the client's Accept-Encoding kept (SigV4 signs it), nothing else"}
 	dir := filepath.Join(p.dir, "goproxy-bare")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.err = err
@@ -412,7 +581,8 @@ func (p *peers) startGoproxy() *target {
 		t.err = err
 		return t
 	}
-	proc, err := p.start(t.name, filepath.Join(dir, "goproxybare.log"), bin, "-listen", goproxyAddr,
+	t.log = filepath.Join(dir, "goproxybare.log")
+	proc, err := p.start(t.name, t.log, bin, "-listen", goproxyAddr,
 		"-ca-cert", filepath.Join(dir, "ca.pem"), "-ca-key", filepath.Join(dir, "ca.key"), "-upstream-ca", p.publicCA)
 	if err != nil {
 		t.err = err
@@ -588,6 +758,39 @@ func descendants(pid int) []int {
 		q = append(q, children[q[0]]...)
 	}
 	return ds
+}
+
+// logSize is the size of the target's log now, for logSince.
+func (t *target) logSize() int64 {
+	st, err := os.Stat(t.log)
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+// logSince is the last n lines the target logged after offset off, on
+// one line, "" when it logged nothing.
+func (t *target) logSince(off int64, n int) string {
+	f, err := os.Open(t.log)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(io.NewSectionReader(f, off, 1<<20))
+	if t.logNoise != nil {
+		var kept []byte
+		for _, l := range bytes.SplitAfter(b, []byte("\n")) {
+			if !t.logNoise.Match(l) {
+				kept = append(kept, l...)
+			}
+		}
+		b = kept
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return ""
+	}
+	return lastLines(b, n)
 }
 
 func firstLine(b []byte) string {

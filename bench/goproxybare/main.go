@@ -3,8 +3,9 @@
 // every CONNECT with leaves from its own CA, kept in a certificate cache
 // so that each host's leaf is minted once (without one, goproxy signs a
 // leaf per connection), and forwards each request upstream over TLS
-// verified against -upstream-ca. Nothing else: no identity, no policy, no
-// signing, no record, no masking, no log.
+// verified against -upstream-ca, the client's Accept-Encoding kept (as
+// SigV4 needs). Nothing else: no identity, no policy, no signing, no
+// record, no masking, no log.
 //
 //	ip netns exec gh-gw goproxybare -listen 10.77.1.1:3143 \
 //	    -ca-cert ca.pem -ca-key ca.key -upstream-ca public-ca.pem
@@ -68,6 +69,10 @@ func run(ctx context.Context, listen, caCert, caKey, upstreamCA string) error {
 	p := goproxy.NewProxyHttpServer()
 	p.Logger = log.New(io.Discard, "", 0)
 	p.CertStore = &certCache{leaves: map[string]*tls.Certificate{}}
+	// goproxy drops the client's Accept-Encoding by default, which breaks
+	// every SigV4 signature that covers it (the S3 SDK signs its
+	// Accept-Encoding: identity): MinIO answers SignatureDoesNotMatch.
+	p.KeepAcceptEncoding = true
 	// goproxy's default transport skips verification and reads proxy
 	// variables; this one verifies, and keeps as many upstream connections
 	// idle as the bench has clients.

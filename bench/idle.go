@@ -878,7 +878,7 @@ connection. The bench waits (up to %s) for other processes to use under
 
 	b.WriteString("\n### The issue's target for Gatehouse\n\n")
 	for _, r := range runs {
-		if !r.t.gatehouse() {
+		if !r.t.gatehouse() || r == off {
 			continue
 		}
 		if !measured(r) {
@@ -889,6 +889,10 @@ connection. The bench waits (up to %s) for other processes to use under
 		ok := r.opened == n && r.again == n && peak <= idleTargetBytes
 		fmt.Fprintf(&b, "- %s: %d idle connections ≤ 1 GiB RSS: VmRSS %s at most (RssAnon %s) with %d open, %d still open after the wait — %s\n",
 			r.name, n, mib(peak), mib(max(r.open.anon, r.after.anon)), r.opened, r.again, holdsOrNot(ok))
+	}
+	if measured(off) {
+		fmt.Fprintf(&b, "- (%s is a diagnostic run, not a configuration to ship: VmRSS %s at most, RssAnon %s.)\n",
+			off.name, mib(max(off.open.rss, off.after.rss)), mib(max(off.open.anon, off.after.anon)))
 	}
 
 	var pooled, own []string

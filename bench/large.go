@@ -718,7 +718,9 @@ last byte). Each PUT starts after a sync(2), so MinIO's earlier writes are
 not still in writeback, and after the bench waited (up to %[12]s) for other
 processes to use under %.1[13]f cores. A ratio is the median over
 repetitions of each repetition's ratio to direct's transfer in the same
-repetition. Memory is the target's processes' (its process and its
+repetition; a peer's rests on one such pair, and direct's PUT rate varies
+from one repetition to the next (MinIO writes the object to its disk:
+see direct's range), so a peer's PUT ratio is to be read with that range. Memory is the target's processes' (its process and its
 children, /proc/<pid>/status): RssAnon (anonymous memory: heap, stacks)
 and VmRSS (adds mapped files and the shared libraries) each summed over
 the processes, sampled every 100 ms during each transfer: the largest

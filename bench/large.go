@@ -866,6 +866,16 @@ func shortErr(err error) string {
 	case errors.As(err, &op):
 		return fmt.Sprintf("no response, the request's %s failed: %v", op.Op, op.Err)
 	}
+	// Otherwise the innermost cause, named by the operation that failed
+	// (a multipart upload's is an UploadPart, behind the upload id).
+	inner := err
+	for u := errors.Unwrap(inner); u != nil; u = errors.Unwrap(inner) {
+		inner = u
+	}
+	var oe *smithy.OperationError
+	if inner != err && errors.As(err, &oe) {
+		return fmt.Sprintf("%s: %v", oe.Operation(), inner)
+	}
 	return err.Error()
 }
 

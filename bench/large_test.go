@@ -2,9 +2,13 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/smithy-go"
 )
 
 // Every target has its rows: a peer whose transfer timed out and one that
@@ -44,5 +48,15 @@ func TestRenderLargeReportsFailedTargets(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in\n%s", want, out)
 		}
+	}
+}
+
+// A failed multipart upload is told by its UploadPart's cause, not by the
+// upload id in front of it.
+func TestShortErrNamesTheCauseOfAMultipartFailure(t *testing.T) {
+	err := fmt.Errorf("upload multipart failed, upload id: NjViNTk3, cause: %w",
+		&smithy.OperationError{ServiceID: "S3", OperationName: "UploadPart", Err: fmt.Errorf("request send failed: %w", io.ErrUnexpectedEOF)})
+	if got, want := shortErr(err), "UploadPart: unexpected EOF"; got != want {
+		t.Errorf("shortErr = %q, want %q", got, want)
 	}
 }

@@ -3,6 +3,7 @@ package intercept
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/base64"
 	"encoding/json"
 	"hash/crc32"
 	"io"
@@ -112,10 +113,26 @@ func onlyRecord(t *testing.T, l *lab, st *recorder.Store, action string) *record
 func noCanaries(t *testing.T, what string, b []byte) {
 	t.Helper()
 	for _, c := range []string{canarySecret, canarySSN, canaryEmail, canaryCard} {
-		if bytes.Contains(b, []byte(c)) {
-			t.Errorf("%s holds the canary %q:\n%s", what, c, b)
+		for _, form := range encodedForms(c) {
+			if bytes.Contains(b, []byte(form)) {
+				t.Errorf("%s holds the canary %q (as %q):\n%s", what, c, form, b)
+			}
 		}
 	}
+}
+
+// encodedForms are s and what its bytes look like in base64 (a record's
+// bodies in JSON) at each of the three alignments it can start at: the
+// characters that depend on s's bytes alone.
+func encodedForms(s string) []string {
+	forms := []string{s}
+	for k := range 3 {
+		enc := base64.StdEncoding.EncodeToString(append(make([]byte, k), s...))
+		start := (k*8 + 5) / 6
+		end := (k + len(s)) * 8 / 6
+		forms = append(forms, enc[start:end])
+	}
+	return forms
 }
 
 func TestSecretValueMaskedByDefault(t *testing.T) {
@@ -356,5 +373,35 @@ func TestMalformedDocumentWithoutRulesForItsCall(t *testing.T) {
 	req, _ = http.NewRequest("POST", "https://lambda.us-east-1.amazonaws.com/2015-03-31/functions/f/invocations?empty", strings.NewReader(`{}`))
 	if resp, body := do(t, l, "lambda.us-east-1.amazonaws.com", req); resp.StatusCode != 200 || len(body) != 0 {
 		t.Fatalf("empty: %d %q", resp.StatusCode, body)
+	}
+}
+
+// A call refused before it was decided (here, a forged signature) is
+// recorded without the secret its body sets.
+func TestRefusedBeforeDecisionKeepsNoSecret(t *testing.T) {
+	st, err := recorder.Open(recorder.Options{Dir: t.TempDir(), MemTableSize: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	l, _, creds := newAuthnLab(t, func(o *Options) { o.Recorder = st })
+	body := `{"Name":"db","SecretString":"` + canarySecret + `"}`
+	req, _ := http.NewRequest("POST", "https://secretsmanager.us-east-1.amazonaws.com/", strings.NewReader(body))
+	req.Header.Set("X-Amz-Target", "secretsmanager.CreateSecret")
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	sign(t, req, creds, "not-the-secret", "secretsmanager", hashOf(body))
+	resp, _ := do(t, l, "secretsmanager.us-east-1.amazonaws.com", req)
+	if resp.StatusCode != 403 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	l.waitLog(`"verdict":"refused"`)
+	rs := records(t, st, recorder.Query{})
+	if len(rs) != 1 {
+		t.Fatalf("%d records", len(rs))
+	}
+	rb, _ := json.Marshal(rs[0])
+	noCanaries(t, "the refused call's record", rb)
+	if rs[0].Request.Withheld == "" {
+		t.Errorf("request body kept: %s", rb)
 	}
 }

@@ -380,6 +380,18 @@ func (c *Chain) record(w *countingWriter, r *http.Request, call *Call) {
 	if c.recorder == nil || call.completed {
 		return
 	}
+	if call.masker == nil {
+		// Refused before it was decided (a bad signature, a refused
+		// credential exchange): the record still keeps no secret the
+		// operation carries, named by its endpoint and target when it
+		// was not described yet.
+		if call.Described.Action == "" && call.Operation != "" {
+			call.Described.Action = call.Service + ":" + call.Operation
+			defer func() { call.Described.Action = "" }()
+		}
+		call.masker = call.responseMasker()
+		withholdSecrets(call, w)
+	}
 	o := outcome{status: w.status, headers: w.Header(), body: w.capture, bytesOut: w.bytes, end: time.Now()}
 	if call.respCap != nil {
 		// The response broke off before its end: what was read of it.

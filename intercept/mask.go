@@ -41,12 +41,15 @@ const DefaultMaskCap = 16 << 20
 
 // masker is what masks the call's responses: the decided profile's
 // rules for its action, the built-in profile if the decider named none.
-func (call *Call) responseMasker() *mask.Masker {
+func (call *Call) responseMasker() *mask.Masker { return call.maskerFor(call.Described.Action) }
+
+// maskerFor is the decided profile's masker for action.
+func (call *Call) maskerFor(action string) *mask.Masker {
 	p := call.Decision.Mask
 	if p == nil {
 		p = mask.Default()
 	}
-	return p.For(call.Described.Action)
+	return p.For(action)
 }
 
 // maskRefusal is the agent's error for a response withheld because it

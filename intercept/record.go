@@ -151,7 +151,11 @@ var (
 // withholdSecrets keeps the bodies of operations that carry secrets out of
 // the call's record, unless masking covers them.
 func withholdSecrets(call *Call, w *countingWriter) {
-	a := call.Described.Action
+	withholdSecretsOf(call, w, call.Described.Action)
+}
+
+// withholdSecretsOf is withholdSecrets for the operation a.
+func withholdSecretsOf(call *Call, w *countingWriter, a string) {
 	if secretRequests[a] {
 		call.reqCap.withhold("the request carries a secret (" + a + ")")
 		call.reqSecret = true
@@ -385,12 +389,12 @@ func (c *Chain) record(w *countingWriter, r *http.Request, call *Call) {
 		// credential exchange): the record still keeps no secret the
 		// operation carries, named by its endpoint and target when it
 		// was not described yet.
-		if call.Described.Action == "" && call.Operation != "" {
-			call.Described.Action = call.Service + ":" + call.Operation
-			defer func() { call.Described.Action = "" }()
+		action := call.Described.Action
+		if action == "" && call.Operation != "" {
+			action = call.Service + ":" + call.Operation
 		}
-		call.masker = call.responseMasker()
-		withholdSecrets(call, w)
+		call.masker = call.maskerFor(action)
+		withholdSecretsOf(call, w, action)
 	}
 	o := outcome{status: w.status, headers: w.Header(), body: w.capture, bytesOut: w.bytes, end: time.Now()}
 	if call.respCap != nil {

@@ -432,52 +432,39 @@ func gwMemStats(fields ...string) map[string]float64 {
 func openIdle(ctx context.Context, t *target, creds aws.Credentials, n int, r *idleRun) []*idleConn {
 	conf := &tls.Config{RootCAs: t.roots, ServerName: benchHost, NextProtos: []string{"http/1.1"}}
 	conns := make([]*idleConn, n)
-	var next atomic.Int64
 	var mu sync.Mutex
-	var wg sync.WaitGroup
 	t0 := time.Now()
-	for range idleOpeners {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				ic, err := func() (*idleConn, error) {
-					dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-					defer cancel()
-					raw, err := t.tunnel(dctx, benchHost)
-					if err != nil {
-						return nil, err
-					}
-					tc := tls.Client(raw, conf)
-					if err := tc.HandshakeContext(dctx); err != nil {
-						raw.Close()
-						return nil, fmt.Errorf("handshake: %w", err)
-					}
-					ic := &idleConn{c: tc, br: bufio.NewReaderSize(tc, 4096)}
-					if err := ic.call(creds); err != nil {
-						tc.Close()
-						return nil, err
-					}
-					return ic, nil
-				}()
-				if err != nil {
-					mu.Lock()
-					r.openErrs++
-					if r.firstErr == nil {
-						r.firstErr = err
-					}
-					mu.Unlock()
-					continue
-				}
-				conns[i] = ic
+	forEach(n, idleOpeners, func(i int) {
+		ic, err := func() (*idleConn, error) {
+			dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			raw, err := t.tunnel(dctx, benchHost)
+			if err != nil {
+				return nil, err
 			}
+			tc := tls.Client(raw, conf)
+			if err := tc.HandshakeContext(dctx); err != nil {
+				raw.Close()
+				return nil, fmt.Errorf("handshake: %w", err)
+			}
+			ic := &idleConn{c: tc, br: bufio.NewReaderSize(tc, 4096)}
+			if err := ic.call(creds); err != nil {
+				tc.Close()
+				return nil, err
+			}
+			return ic, nil
 		}()
-	}
-	wg.Wait()
+		if err != nil {
+			mu.Lock()
+			r.openErrs++
+			if r.firstErr == nil {
+				r.firstErr = err
+			}
+			mu.Unlock()
+			return
+		}
+		conns[i] = ic
+	})
 	r.openTook = time.Since(t0)
 	var open []*idleConn
 	for _, c := range conns {
@@ -492,38 +479,42 @@ func openIdle(ctx context.Context, t *target, creds aws.Credentials, n int, r *i
 // callAgain makes a second call on every connection, oldest first, to
 // show it was still open; it notes the longest any sat idle.
 func callAgain(conns []*idleConn, creds aws.Credentials, r *idleRun) {
-	var next atomic.Int64
 	var mu sync.Mutex
-	var wg sync.WaitGroup
 	t0 := time.Now()
-	for range idleOpeners {
+	forEach(len(conns), idleOpeners, func(i int) {
+		ic := conns[i]
+		idle := time.Since(ic.last)
+		err := ic.call(creds)
+		mu.Lock()
+		r.maxIdle = max(r.maxIdle, idle)
+		if err != nil {
+			r.againErrs++
+			if r.againFirst == nil {
+				r.againFirst = err
+			}
+		} else {
+			r.again++
+		}
+		mu.Unlock()
+	})
+	r.againTook = time.Since(t0)
+}
+
+// forEach runs fn(i) for every i below n on workers goroutines, each
+// taking the next i, and returns when all are done.
+func forEach(n, workers int, fn func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(conns) {
-					return
-				}
-				ic := conns[i]
-				idle := time.Since(ic.last)
-				err := ic.call(creds)
-				mu.Lock()
-				r.maxIdle = max(r.maxIdle, idle)
-				if err != nil {
-					r.againErrs++
-					if r.againFirst == nil {
-						r.againFirst = err
-					}
-				} else {
-					r.again++
-				}
-				mu.Unlock()
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				fn(i)
 			}
 		}()
 	}
 	wg.Wait()
-	r.againTook = time.Since(t0)
 }
 
 func closeAll(conns []*idleConn) {

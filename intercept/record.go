@@ -421,9 +421,11 @@ func (c *Chain) record(w *countingWriter, r *http.Request, call *Call) {
 	}
 }
 
-// completeBeforeEnd makes a forwarded call's completion durable before the
-// agent can have the whole response: the body's last byte is held back
-// until the upstream body has ended and the completion is committed. A
+// completeBeforeEnd commits a forwarded call's completion before the agent
+// can have the whole response: the body's last byte is held back until the
+// upstream body has ended and the completion is committed (in the store's
+// write-ahead file, which a killed gateway does not lose; the store syncs it
+// to disk with the next intent, or within its SyncEvery). A
 // completion that cannot be committed aborts the response, so no agent
 // gets an answer whose outcome is not on record (the intent is). Bodies
 // that are empty end with the headers, which net/http buffers until the

@@ -9,7 +9,11 @@
 //	err = s.Complete(ctx, rec.ID, func(r *recorder.Record) { r.Status = 200 })
 //
 // Intent is durably committed (fsynced) before it returns; concurrent
-// intents share one commit. Every intent and every completion is an entry in
+// intents share one commit. A completion is committed before Complete
+// returns, which survives the gateway's process being killed, and reaches
+// the disk with the next intent's sync or within Options.SyncEvery: a power
+// loss can cost the completions of that window, never an intent, and what
+// survives is a prefix of the chain. Every intent and every completion is an entry in
 // one hash chain in commit order, so an entry changed, deleted or moved
 // shows up in Verify; the head is signed with ed25519 at every commit and
 // checkpoints pin it along the way, so entries cut from the end show too.

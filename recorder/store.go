@@ -26,9 +26,15 @@ var ErrNotFound = errors.New("record not found")
 // Options configure a Store.
 type Options struct {
 	Dir string
-	// NoSync turns off the fsync of each commit. The zero value is durable:
-	// a bool cannot default to true, so the brief's SyncWrites is inverted.
+	// NoSync turns off the fsyncs. The zero value is durable: an intent
+	// or an appended record is synced before it returns (with every commit
+	// before it); a completion is committed before it returns and synced
+	// with the next intent, or within SyncEvery. A bool cannot default to
+	// true, so the brief's SyncWrites is inverted.
 	NoSync bool
+	// SyncEvery bounds how long a completion waits for a sync when no
+	// intent brings one; default 100ms.
+	SyncEvery time.Duration
 	// TTL expires entries; zero keeps them forever. Verify counts the
 	// entries missing before the oldest one left as expired, not as
 	// problems.
@@ -73,17 +79,22 @@ type Store struct {
 	head     string
 	lastCkpt uint64
 
+	// Durability, owned by the writer goroutine: nil with NoSync.
+	wal   *walFiles
+	dirty bool // commits made since the last sync
+
 	commits atomic.Int64 // successful batch commits, for the benchmark
 }
 
 // op is one chain entry to commit: an intent, or a completion (rec.Complete
 // set) already filled in by the caller's goroutine.
 type op struct {
-	rec   *Record
-	whole bool // Append: intent and completion in one entry
-	out   *Record
-	err   error
-	done  chan struct{}
+	rec     *Record
+	whole   bool // Append: intent and completion in one entry
+	durable bool // synced before it returns (an intent, an appended record)
+	out     *Record
+	err     error
+	done    chan struct{}
 }
 
 // Open opens or creates the store in opts.Dir and notes the records a crash
@@ -107,17 +118,21 @@ func Open(opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.SyncEvery <= 0 {
+		opts.SyncEvery = 100 * time.Millisecond
+	}
 	bo := badger.DefaultOptions(opts.Dir).
-		WithSyncWrites(!opts.NoSync).
+		// The store syncs Badger's write-ahead files itself, when an
+		// entry must be durable (walFiles), not on every commit.
+		WithSyncWrites(false).
 		WithLogger(nil).
 		WithMemTableSize(opts.MemTableSize).
 		WithBlockCacheSize(opts.CacheSize).
-		// Entries (bodies capped) stay under the value threshold, so
-		// the value log holds none; Badger syncs its file on every
-		// commit all the same, and a 1 MiB mapping syncs faster than a
-		// 16 MiB one (BenchmarkIntent, 1 caller: 231 → 212 µs).
+		// Entries stay under the value threshold (commitSome refuses
+		// one that would not), so the value log holds none, and the
+		// store need not sync it.
 		WithValueLogFileSize(1 << 20).
-		WithValueThreshold(min(1<<20, opts.MemTableSize/10)).
+		WithValueThreshold(valueThreshold(opts.MemTableSize)).
 		WithNumMemtables(2).
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(4).
@@ -143,9 +158,15 @@ func Open(opts Options) (*Store, error) {
 	if opts.ReadOnly {
 		close(s.quit)
 		close(s.stopped)
-	} else {
-		go s.write()
+		return s, nil
 	}
+	if !opts.NoSync {
+		if s.wal, err = openWALFiles(opts.Dir); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open recorder %s: %w: %w", opts.Dir, ErrUnavailable, err)
+		}
+	}
+	go s.write()
 	return s, nil
 }
 
@@ -220,7 +241,7 @@ func (s *Store) Intent(ctx context.Context, r *Record) error {
 	}
 	c := *r
 	c.Complete = false
-	o, err := s.submit(ctx, &op{rec: &c})
+	o, err := s.submit(ctx, &op{rec: &c, durable: true})
 	if err != nil {
 		return fmt.Errorf("record intent %s: %w", r.ID, err)
 	}
@@ -237,7 +258,7 @@ func (s *Store) Append(ctx context.Context, r *Record) error {
 	}
 	c := *r
 	c.Complete = true
-	o, err := s.submit(ctx, &op{rec: &c, whole: true})
+	o, err := s.submit(ctx, &op{rec: &c, whole: true, durable: true})
 	if err != nil {
 		return fmt.Errorf("record %s: %w", r.ID, err)
 	}
@@ -246,7 +267,9 @@ func (s *Store) Append(ctx context.Context, r *Record) error {
 }
 
 // Complete appends the completion of id as a second chained entry: the intent
-// is never rewritten. fill sets the fields known once the call returns; the
+// is never rewritten. It is committed when Complete returns (it survives the
+// process being killed) and synced with the next intent, or within
+// SyncEvery. fill sets the fields known once the call returns; the
 // id, chain fields and Complete are the store's.
 func (s *Store) Complete(ctx context.Context, id string, fill func(*Record)) error {
 	r, err := s.Get(id)
@@ -310,16 +333,30 @@ const maxBatch = 256
 
 // write is the only writer: it takes whatever operations are waiting, chains
 // them in order and commits them in one transaction, so concurrent callers
-// share one fsync.
+// share one fsync. It syncs completions no intent has synced every
+// SyncEvery.
 func (s *Store) write() {
 	defer close(s.stopped)
 	batch := make([]*op, 0, maxBatch)
+	tick := time.NewTicker(s.opts.SyncEvery)
+	defer tick.Stop()
 	for {
 		var first *op
 		select {
 		case first = <-s.ops:
+		case <-tick.C:
+			if s.dirty {
+				s.sync() // an error shows again at the next intent's sync
+			}
+			continue
 		case <-s.quit:
 			s.drain()
+			if s.dirty {
+				s.sync()
+			}
+			if s.wal != nil {
+				s.wal.close()
+			}
 			return
 		}
 		batch = append(batch[:0], first)
@@ -387,6 +424,7 @@ func (s *Store) commitSome(batch []*op) int {
 	defer txn.Discard()
 	// Badger refuses a transaction past these; stay well inside them.
 	maxSize, maxCount := s.db.MaxBatchSize()/2, s.db.MaxBatchCount()/2
+	threshold := valueThreshold(s.opts.MemTableSize)
 	var size, count int64
 	seq, head, ckpt := s.seq, s.head, s.lastCkpt
 	ok := 0
@@ -407,6 +445,12 @@ func (s *Store) commitSome(batch []*op) int {
 			continue
 		}
 		cnt := int64(len(w.sets) + len(w.deletes))
+		if int64(len(w.sets[0][1])) >= threshold {
+			// It would go to the value log, which the store does
+			// not sync.
+			o.err = fmt.Errorf("record of %d bytes exceeds an entry (%d)", len(w.sets[0][1]), threshold)
+			continue
+		}
 		if size+w.size > maxSize || count+cnt > maxCount {
 			if ok == 0 {
 				o.err = fmt.Errorf("record of %d bytes exceeds a commit", w.size)
@@ -453,8 +497,35 @@ func (s *Store) commitSome(batch []*op) int {
 	}
 	s.seq, s.head, s.lastCkpt = seq, head, ckpt
 	s.commits.Add(1)
+	s.dirty = true
+	for _, o := range batch {
+		if o.durable && o.err == nil {
+			if err := s.sync(); err != nil {
+				// Committed, but not known to be on disk: the
+				// calls must not leave, nor the responses end.
+				return fail(err)
+			}
+			break
+		}
+	}
 	return len(batch)
 }
+
+// sync makes every commit so far durable (a no-op with NoSync).
+func (s *Store) sync() error {
+	if s.wal == nil {
+		return nil
+	}
+	if err := s.wal.sync(); err != nil {
+		return err
+	}
+	s.dirty = false
+	return nil
+}
+
+// valueThreshold is the Badger value threshold for memtables of size mt;
+// commitSome keeps every value under it.
+func valueThreshold(mt int64) int64 { return min(1<<20, mt/10) }
 
 // entry builds the chain entry for o, reading what txn already holds.
 func (s *Store) entry(txn *badger.Txn, o *op) (*Record, error) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -170,4 +172,42 @@ func BenchmarkCall(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(s.Syncs()-syncs)/float64(n), "syncs/call")
+}
+
+// BenchmarkCallsConcurrent is BenchmarkCall from 64 callers at once, with
+// records of about the size the gateway writes for a small call, and
+// reports the process's CPU time per call: Badger's flushes and
+// compactions included, which dominate once the store has a few levels
+// (run it for long enough: -benchtime 100000x).
+func BenchmarkCallsConcurrent(b *testing.B) {
+	s := open(b, Options{MemTableSize: 8 << 20})
+	ctx := context.Background()
+	hdr := map[string][]string{}
+	for i := range 12 {
+		hdr[fmt.Sprint("X-Amz-Header-", i)] = []string{"a header value of a realistic length 0123456789"}
+	}
+	var n atomic.Int64
+	var ru0, ru1 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	b.SetParallelism(32) // 64 callers on 2 cores
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			r := call(fmt.Sprintf("%016x", i*7919), int(i))
+			r.Request.Headers, r.Request.Data = hdr, make([]byte, 83)
+			if err := s.Intent(ctx, r); err != nil {
+				b.Error(err)
+				return
+			}
+			if err := s.CompleteIntent(ctx, r, func(r *Record) {
+				r.Status, r.Response = 200, Body{Headers: hdr, Data: make([]byte, 146), Size: 146}
+			}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	cpu := ru1.Utime.Nano() - ru0.Utime.Nano() + ru1.Stime.Nano() - ru0.Stime.Nano()
+	b.ReportMetric(float64(cpu)/1e3/float64(n.Load()), "cpu-µs/call")
 }

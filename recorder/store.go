@@ -134,8 +134,14 @@ func Open(opts Options) (*Store, error) {
 		WithValueLogFileSize(1 << 20).
 		WithValueThreshold(valueThreshold(opts.MemTableSize)).
 		WithNumMemtables(2).
-		WithNumLevelZeroTables(2).
-		WithNumLevelZeroTablesStall(4).
+		// Level 0 takes five tables before compacting into level 1 (Badger's
+		// default), not two: every level-0 table spans the whole key space
+		// (ids and index keys are spread), so each compaction rewrites all
+		// of level 1, and doing it less often is the cheapest cut in the
+		// recorder's cost. 64 writers recording calls for 20 s: 350 → 270
+		// µs of CPU per call (intent and completion); with 8 tables, 255.
+		WithNumLevelZeroTables(5).
+		WithNumLevelZeroTablesStall(10).
 		// Compaction's table builders are most of Badger's heap: with
 		// Snappy, four compactors and 2 MiB tables a gateway recording
 		// 40k calls held 1 GiB; without compression, with two compactors

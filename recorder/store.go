@@ -138,8 +138,8 @@ func Open(opts Options) (*Store, error) {
 		// default), not two: every level-0 table spans the whole key space
 		// (ids and index keys are spread), so each compaction rewrites all
 		// of level 1, and doing it less often is the cheapest cut in the
-		// recorder's cost. 64 writers recording calls for 20 s: 350 → 270
-		// µs of CPU per call (intent and completion); with 8 tables, 255.
+		// recorder's cost (BenchmarkCallsConcurrent: about 350 → 284 µs
+		// of CPU per call, intent and completion; with eight, ~255).
 		WithNumLevelZeroTables(5).
 		WithNumLevelZeroTablesStall(10).
 		// Compaction's table builders are most of Badger's heap: with

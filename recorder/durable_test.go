@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/metrics"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -189,6 +190,7 @@ func BenchmarkCallsConcurrent(b *testing.B) {
 	var n atomic.Int64
 	var ru0, ru1 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	peak := peakLiveHeap()
 	b.SetParallelism(32) // 64 callers on 2 cores
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -210,4 +212,28 @@ func BenchmarkCallsConcurrent(b *testing.B) {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 	cpu := ru1.Utime.Nano() - ru0.Utime.Nano() + ru1.Stime.Nano() - ru0.Stime.Nano()
 	b.ReportMetric(float64(cpu)/1e3/float64(n.Load()), "cpu-µs/call")
+	b.ReportMetric(float64(peak())/(1<<20), "peak-live-MiB")
+}
+
+// peakLiveHeap samples the live heap (as of each GC) until the returned
+// function is called, which returns the largest sample.
+func peakLiveHeap() func() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	stop, done := make(chan struct{}), make(chan uint64)
+	go func() {
+		var peak uint64
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(s)
+			peak = max(peak, s[0].Value.Uint64())
+			select {
+			case <-stop:
+				done <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() uint64 { close(stop); return <-done }
 }

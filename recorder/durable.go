@@ -144,7 +144,7 @@ func (w *walFiles) sync() error {
 	for i, fid := range fids {
 		f := w.files[fid]
 		w.syncs.Add(1)
-		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+		if err := fdatasync(f); err != nil {
 			return fmt.Errorf("sync write-ahead file %s: %w", f.Name(), err)
 		}
 		if i < len(fids)-1 {
@@ -156,6 +156,9 @@ func (w *walFiles) sync() error {
 	}
 	return nil
 }
+
+// fdatasync is unix.Fdatasync on f; tests replace it to make a sync fail.
+var fdatasync = func(f *os.File) error { return unix.Fdatasync(int(f.Fd())) }
 
 func (w *walFiles) newest() (*os.File, bool) {
 	fid := -1

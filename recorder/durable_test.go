@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"runtime/metrics"
@@ -9,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // An intent is synced before it returns, a completion is not (the next
@@ -236,4 +239,33 @@ func peakLiveHeap() func() uint64 {
 		}
 	}()
 	return func() uint64 { close(stop); return <-done }
+}
+
+// A sync that fails fails the intent with ErrUnavailable (the call must not
+// leave), and the next one that works makes everything durable again.
+func TestFailedSyncRefusesIntent(t *testing.T) {
+	s := open(t, Options{SyncEvery: time.Hour})
+	ctx := context.Background()
+	broken := errors.New("EIO")
+	fdatasync = func(*os.File) error { return broken }
+	t.Cleanup(func() { fdatasync = func(f *os.File) error { return unix.Fdatasync(int(f.Fd())) } })
+	err := s.Intent(ctx, call("a", 0))
+	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, broken) {
+		t.Fatalf("intent with a failing sync: %v, want ErrUnavailable wrapping the sync's error", err)
+	}
+	if err := s.Append(ctx, call("b", 1)); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("append with a failing sync: %v, want ErrUnavailable", err)
+	}
+	fdatasync = func(f *os.File) error { return unix.Fdatasync(int(f.Fd())) }
+	r := call("c", 2)
+	if err := s.Intent(ctx, r); err != nil {
+		t.Fatalf("intent once syncs work again: %v", err)
+	}
+	if err := s.CompleteIntent(ctx, r, nil); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.Verify(ctx)
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify after a failed sync: %+v, %v", rep.Problems, err)
+	}
 }

@@ -181,6 +181,29 @@ func runSmall(root string, sc smallConfig) (small, conns string, err error) {
 			fmt.Fprintf(os.Stderr, "bench: conns, %d clients, %s: %s\n", sc.connClients, t.name, m.summary())
 		}
 	}
+	// The same for new connections, through both of gatehouse-full's
+	// ways in: where a connection's cost goes.
+	var connProfiles strings.Builder
+	if sc.conns {
+		for _, name := range []string{"gatehouse-full", "gatehouse-full, transparent"} {
+			t := byTarget(ts, name)
+			if t == nil || t.err != nil {
+				continue
+			}
+			what := fmt.Sprintf("new-connection runs of %d clients through %s", sc.connClients, name)
+			out, err := profileWith(what, func() error {
+				c := t.client(sc.connClients, false)
+				defer c.CloseIdleConnections()
+				measure(c, creds, sc.connClients, 2*time.Second)
+				return nil
+			}, profileOpts{flatN: 12, cumOf: fullCostRE, cumLabel: "the chain's stages and the runtime's costs"})
+			if err != nil {
+				fmt.Fprintf(&connProfiles, "\nNo profile of %s: %v\n", what, err)
+				continue
+			}
+			fmt.Fprintf(&connProfiles, "\n### %s, a new connection per call: where the time goes\n\n%s", name, out)
+		}
+	}
 	p.close()
 	took := time.Since(t0).Round(time.Second)
 	all := slices.Concat(slices.Concat(smallRuns...), connRuns)
@@ -189,7 +212,7 @@ func runSmall(root string, sc smallConfig) (small, conns string, err error) {
 		small = renderSmall(head, smallRuns, sc.dur) + profiles.String()
 	}
 	if sc.conns {
-		conns = renderConns(head, connRuns, sc.connClients, sc.dur)
+		conns = renderConns(head, connRuns, sc.connClients, sc.dur) + connProfiles.String()
 	}
 	return small, conns, nil
 }
@@ -197,7 +220,7 @@ func runSmall(root string, sc smallConfig) (small, conns string, err error) {
 // fullCostRE names what a gatehouse-full profile sums: the record's
 // commit and its syncs, the head's signature, masking, SigV4, policy, the
 // record's JSON, TLS, and the collector.
-var fullCostRE = regexp.MustCompile(`^(github.com/gatehouse/gatehouse/recorder\.\(\*Store\)\.(write|commitSome)|github.com/dgraph-io/badger/v4\.\(\*memTable\)\.SyncWAL|golang.org/x/sys/unix\.Msync|crypto/ed25519\.Sign|github.com/gatehouse/gatehouse/policy/mask\.\(\*Masker\)\.JSON|github.com/gatehouse/gatehouse/intercept/sigv4\.Verify|github.com/gatehouse/gatehouse/intercept\.\(\*Authn\)\.sign|github.com/gatehouse/gatehouse/policy\.\(\*Policy\)\.Decide|github.com/gatehouse/gatehouse/recorder\.canonical|github.com/dgraph-io/badger/v4\.\(\*levelsController\)\.(runCompactDef|subcompact)|crypto/tls\.\(\*Conn\)\.(Read|Write|HandshakeContext)|runtime\.gcBgMarkWorker|runtime\.mallocgc)$`)
+var fullCostRE = regexp.MustCompile(`^(github.com/gatehouse/gatehouse/recorder\.\(\*Store\)\.(write|commitSome)|github.com/gatehouse/gatehouse/recorder\.\(\*walFiles\)\.sync|golang.org/x/sys/unix\.Msync|crypto/ed25519\.Sign|github.com/gatehouse/gatehouse/policy/mask\.\(\*Masker\)\.JSON|github.com/gatehouse/gatehouse/intercept/sigv4\.Verify|github.com/gatehouse/gatehouse/intercept\.\(\*Authn\)\.sign|github.com/gatehouse/gatehouse/policy\.\(\*Policy\)\.Decide|github.com/gatehouse/gatehouse/recorder\.canonical|github.com/dgraph-io/badger/v4\.\(\*levelsController\)\.(runCompactDef|subcompact)|crypto/tls\.\(\*Conn\)\.(Read|Write|HandshakeContext|serverHandshake|clientHandshake)|runtime\.gcBgMarkWorker|runtime\.mallocgc)$`)
 
 // byTarget is the target named name, nil if there is none.
 func byTarget(ts []*target, name string) *target {

@@ -269,3 +269,19 @@ func TestFailedSyncRefusesIntent(t *testing.T) {
 		t.Fatalf("verify after a failed sync: %+v, %v", rep.Problems, err)
 	}
 }
+
+func TestSyncCompletionsSyncsEachCompletion(t *testing.T) {
+	s := open(t, Options{SyncEvery: time.Hour, SyncCompletions: true})
+	ctx := context.Background()
+	r := call("a", 0)
+	if err := s.Intent(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	before := s.Syncs()
+	if err := s.CompleteIntent(ctx, r, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Syncs() - before; got != 1 {
+		t.Fatalf("completion with SyncCompletions: %d syncs, want 1", got)
+	}
+}

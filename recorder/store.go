@@ -35,6 +35,10 @@ type Options struct {
 	// SyncEvery bounds how long a completion waits for a sync when no
 	// intent brings one; default 100ms.
 	SyncEvery time.Duration
+	// SyncCompletions syncs each completion before Complete returns, as
+	// an intent is: no completion is lost to a power cut either, for one
+	// more fsync per call.
+	SyncCompletions bool
 	// TTL expires entries; zero keeps them forever. Verify counts the
 	// entries missing before the oldest one left as expired, not as
 	// problems.
@@ -298,7 +302,7 @@ func (s *Store) CompleteIntent(ctx context.Context, intent *Record, fill func(*R
 		fill(&r)
 	}
 	r.ID, r.Complete = intent.ID, true
-	if _, err := s.submit(ctx, &op{rec: &r}); err != nil {
+	if _, err := s.submit(ctx, &op{rec: &r, durable: s.opts.SyncCompletions}); err != nil {
 		return fmt.Errorf("record completion %s: %w", intent.ID, err)
 	}
 	return nil

@@ -32,7 +32,9 @@ unit:
 e2e: build
 	GATEHOUSE_E2E=1 $(GO) test -count=1 -timeout 20m -v ./e2e/
 
-# Short runs of every fuzz target (longer: FUZZTIME=5m make fuzz).
+# Short runs of every fuzz target (longer: FUZZTIME=5m make fuzz). A target
+# fails on a failing input; Go 1.26's end-of-fuzztime race (golang/go#75804)
+# is reported and passed over.
 FUZZTIME ?= 20s
 fuzz:
 	@set -e; for t in ca:FuzzValidateName intercept:FuzzPeekClientHello \
@@ -42,7 +44,14 @@ fuzz:
 	  policy/mask:FuzzJSON policy/mask:FuzzXML policy/mask:FuzzDetectors \
 	  policy/mask:FuzzStream policy/mask:FuzzStreamDetectors policy/mask:FuzzCSV policy/mask:FuzzDetectorsMatchReference \
 	  recorder:FuzzMatch recorder:FuzzParseQuery recorder:FuzzRecordJSON recorder/export:FuzzPCAPNGStream; do \
-	  echo "== $$t"; $(GO) test ./$${t%%:*}/ -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s; done
+	  echo "== $$t"; out=$$(mktemp); \
+	  { if $(GO) test ./$${t%%:*}/ -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s 2>&1; \
+	    then echo 0 > $$out.rc; else echo $$? > $$out.rc; fi; } | tee $$out; \
+	  if [ "$$(cat $$out.rc)" != 0 ]; then \
+	    if grep -q '^    context deadline exceeded$$' $$out && ! grep -q 'Failing input written' $$out; then \
+	      echo "== $$t: not a finding: Go 1.26's fuzz coordinator can fail a target as -fuzztime ends (golang/go#75804, fixed in Go 1.27); no failing input was written"; \
+	    else rm -f $$out $$out.rc; exit 1; fi; \
+	  fi; rm -f $$out $$out.rc; done
 
 # The peers (squid, mitmproxy) are installed for the bench only.
 bench: PREREQS_FLAGS = --bench

@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -136,11 +137,7 @@ func (w *walFiles) sync() error {
 			return err
 		}
 	}
-	fids := make([]int, 0, len(w.files))
-	for fid := range w.files {
-		fids = append(fids, fid)
-	}
-	sort.Ints(fids)
+	fids := slices.Sorted(maps.Keys(w.files))
 	for i, fid := range fids {
 		f := w.files[fid]
 		w.syncs.Add(1)

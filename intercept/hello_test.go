@@ -85,7 +85,7 @@ func TestPeekClientHelloRefusesBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c1, c2 := net.Pipe()
+			c1, c2 := tcpPair(t)
 			defer c2.Close()
 			go func() {
 				if len(tt.input) > 0 {
@@ -102,6 +102,27 @@ func TestPeekClientHelloRefusesBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// tcpPair is a connected pair of loopback TCP sockets, as the listener
+// hands the peek. (net.Pipe refuses SetDeadline once the other end has
+// closed, which TCP does not, so "closed at once" failed at random over a
+// pipe.)
+func tcpPair(t testing.TB) (client, server net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if client, err = net.Dial("tcp", ln.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	if server, err = ln.Accept(); err != nil {
+		client.Close()
+		t.Fatal(err)
+	}
+	return client, server
 }
 
 func TestPeekClientHelloSpanningRecords(t *testing.T) {

@@ -86,8 +86,7 @@ type heldResult struct {
 	seen                  int           // pending requests of the bench's rule the list showed at most
 	approveTook           time.Duration // from the first approval to the last answered
 	approveLat            []time.Duration
-	approved, approveErrs int
-	approveFirst          error
+	approvals             tally         // the admin API's answers to the approvals
 	completeTook          time.Duration // from the first approval to the last call's answer
 	afterLast             time.Duration // from the last approval answered to the last call's answer
 	ok, failed, retried   int
@@ -249,14 +248,7 @@ func runHeld(ctx context.Context, root string, n int) (string, error) {
 				d := time.Since(t)
 				mu.Lock()
 				r.approveLat = append(r.approveLat, d)
-				if err != nil {
-					r.approveErrs++
-					if r.approveFirst == nil {
-						r.approveFirst = err
-					}
-				} else {
-					r.approved++
-				}
+				r.approvals.add(err)
 				mu.Unlock()
 			}
 		}()
@@ -265,7 +257,7 @@ func runHeld(ctx context.Context, root string, n int) (string, error) {
 	r.approveTook = time.Since(a0)
 	lastApproval := time.Now()
 	fmt.Fprintf(os.Stderr, "bench: held: %d approved in %.1fs (%d failed: %v); %d calls answered so far\n",
-		r.approved, r.approveTook.Seconds(), r.approveErrs, r.approveFirst, finished.Load())
+		r.approvals.ok, r.approveTook.Seconds(), r.approvals.errs, r.approvals.first, finished.Load())
 	select {
 	case <-allDone:
 	case <-time.After(heldHold + time.Minute):
@@ -517,7 +509,7 @@ retryable 503 would be retried (up to 3 times), as an SDK does.
 	fmt.Fprintf(&b, "| Gatehouse's Go heap with all held: HeapAlloc (live and not yet collected) / HeapInuse / goroutine stacks | %s / %s / %s |\n",
 		mib(int64(r.memStats["HeapAlloc"])), mib(int64(r.memStats["HeapInuse"])), mib(int64(r.memStats["Stack"])))
 	fmt.Fprintf(&b, "| Gatehouse open fds / goroutines: before, all held, after | %d / %d, %d / %d, %d / %d |\n", r.before.fds, r.before.goroutines, r.pending.fds, r.pending.goroutines, r.after.fds, r.after.goroutines)
-	fmt.Fprintf(&b, "| approving all %d (%d in flight) | %.1f s (%.0f/s; one approval p50 %s, p99 %s) |\n", r.n, heldApprovers, r.approveTook.Seconds(), float64(r.approved)/r.approveTook.Seconds(), us(pct(0.5)), us(pct(0.99)))
+	fmt.Fprintf(&b, "| approving all %d (%d in flight) | %.1f s (%.0f/s; one approval p50 %s, p99 %s) |\n", r.n, heldApprovers, r.approveTook.Seconds(), float64(r.approvals.ok)/r.approveTook.Seconds(), us(pct(0.5)), us(pct(0.99)))
 	fmt.Fprintf(&b, "| all calls answered, after the first approval / after the last | %.1f s / %.1f s |\n", r.completeTook.Seconds(), r.afterLast.Seconds())
 	fmt.Fprintf(&b, "| calls completed with 200 | %d of %d |\n", r.ok, r.n)
 	fmt.Fprintf(&b, "| DeleteItems that reached the upstream | %d |\n", r.upstream)
@@ -528,8 +520,8 @@ retryable 503 would be retried (up to 3 times), as an SDK does.
 	}
 	fmt.Fprintf(&b, "| webhook deliveries received (one per held call and per decision) / failures Gatehouse logged | %s / %d |\n", strings.Join(hooks, ", "), r.hookErrs)
 	verdict := "all complete after approval"
-	if r.ok < r.n || r.approveErrs > 0 {
-		verdict = fmt.Sprintf("NOT ALL COMPLETE: %d failed (first: %s); %d approvals failed (first: %v)", r.failed, r.firstFail, r.approveErrs, r.approveFirst)
+	if r.ok < r.n || r.approvals.errs > 0 {
+		verdict = fmt.Sprintf("NOT ALL COMPLETE: %d failed (first: %s); %d approvals failed (first: %v)", r.failed, r.firstFail, r.approvals.errs, r.approvals.first)
 	}
 	fmt.Fprintf(&b, "\nTarget (issue [6/6]): %d calls held at once, and all complete after approval — %s.\n", r.n, verdict)
 	fmt.Fprintf(&b, `

@@ -271,20 +271,18 @@ func (ic *idleConn) call(creds aws.Credentials) error {
 
 // idleRun is what one target did.
 type idleRun struct {
-	t          *target
-	name       string // the target's, or with what changed for the run
-	err        error  // the target could not be measured
-	opened     int
-	openErrs   int
-	firstErr   error
-	openTook   time.Duration
-	again      int // connections that answered a second call after the wait
-	againErrs  int
-	againFirst error
-	againTook  time.Duration
-	maxIdle    time.Duration // the longest a connection sat idle before its second call
-	upOpen     int64         // upstream connections open, all open (upstreamConns)
-	upAfter    int64         // the same, after the wait
+	t         *target
+	name      string // the target's, or with what changed for the run
+	err       error  // the target could not be measured
+	opened    int
+	openErrs  int
+	firstErr  error
+	openTook  time.Duration
+	again     tally // second calls after the wait: ok is the connections that answered
+	againTook time.Duration
+	maxIdle   time.Duration // the longest a connection sat idle before its second call
+	upOpen    int64         // upstream connections open, all open (upstreamConns)
+	upAfter   int64         // the same, after the wait
 	// The target's processes (treeMem; none for direct): before the
 	// first connection, all open, after the wait, all closed; their CPU
 	// seconds during the wait.
@@ -487,14 +485,7 @@ func callAgain(conns []*idleConn, creds aws.Credentials, r *idleRun) {
 		err := ic.call(creds)
 		mu.Lock()
 		r.maxIdle = max(r.maxIdle, idle)
-		if err != nil {
-			r.againErrs++
-			if r.againFirst == nil {
-				r.againFirst = err
-			}
-		} else {
-			r.again++
-		}
+		r.again.add(err)
 		mu.Unlock()
 	})
 	r.againTook = time.Since(t0)
@@ -738,7 +729,7 @@ func idleThrough(ctx context.Context, r *idleRun, n int, creds aws.Credentials, 
 	}
 	r.closed = sample()
 	fmt.Fprintf(os.Stderr, "bench: idle, %s: a second call answered on %d of %d (%d failed: %v; longest idle before it %.1fs); closed: RssAnon %s, VmRSS %s, fds %d, goroutines %d; TCP sockets in %s: %s\n",
-		r.name, r.again, r.opened, r.againErrs, r.againFirst, r.maxIdle.Seconds(), mib(r.closed.anon), mib(r.closed.rss), r.closed.fds, r.closed.goroutines,
+		r.name, r.again.ok, r.opened, r.again.errs, r.again.first, r.maxIdle.Seconds(), mib(r.closed.anon), mib(r.closed.rss), r.closed.fds, r.closed.goroutines,
 		lab.NSGW, tcpStates(lab.NSGW))
 	return nil
 }
@@ -837,15 +828,15 @@ connection. The bench waits (up to %s) for other processes to use under
 		if r.openErrs > 0 {
 			notes = append(notes, fmt.Sprintf("%d failed to open, first: %s", r.openErrs, oneLine(fmt.Sprint(r.firstErr))))
 		}
-		if r.againErrs > 0 {
-			notes = append(notes, fmt.Sprintf("%d second calls failed, first: %s", r.againErrs, oneLine(fmt.Sprint(r.againFirst))))
+		if r.again.errs > 0 {
+			notes = append(notes, fmt.Sprintf("%d second calls failed, first: %s", r.again.errs, oneLine(fmt.Sprint(r.again.first))))
 		}
 		if !measured(r) {
 			fmt.Fprintf(&b, "| %s | %s | — | — | — | — | — | %s |\n", r.name, r.t.how(), strings.Join(notes, "; "))
 			continue
 		}
 		fmt.Fprintf(&b, "| %s | %s | %d of %d | %.1f s | %d of %d | %.1f s | %d / %d | %s |\n", r.name, r.t.how(), r.opened, n, r.openTook.Seconds(),
-			r.again, r.opened, r.maxIdle.Seconds(), r.upOpen, r.upAfter, strings.Join(notes, "; "))
+			r.again.ok, r.opened, r.maxIdle.Seconds(), r.upOpen, r.upAfter, strings.Join(notes, "; "))
 	}
 	b.WriteString("\n| target | processes summed | RssAnon: before · all open · after the wait · all closed | VmRSS: before · all open · after the wait · all closed | per connection (all open, less before): RssAnon · VmRSS | open fds, all open | goroutines, all open | CPU during the wait |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range runs {
@@ -877,9 +868,9 @@ connection. The bench waits (up to %s) for other processes to use under
 			continue
 		}
 		peak := max(r.open.rss, r.after.rss)
-		ok := r.opened == n && r.again == n && peak <= idleTargetBytes
+		ok := r.opened == n && r.again.ok == n && peak <= idleTargetBytes
 		fmt.Fprintf(&b, "- %s: %d idle connections ≤ 1 GiB RSS: VmRSS %s at most (RssAnon %s) with %d open, %d still open after the wait — %s\n",
-			r.name, n, mib(peak), mib(max(r.open.anon, r.after.anon)), r.opened, r.again, holdsOrNot(ok))
+			r.name, n, mib(peak), mib(max(r.open.anon, r.after.anon)), r.opened, r.again.ok, holdsOrNot(ok))
 	}
 	if measured(off) {
 		fmt.Fprintf(&b, "- (%s is a diagnostic run, not a configuration to ship: VmRSS %s at most, RssAnon %s.)\n",

@@ -12,10 +12,10 @@ import (
 func TestRenderIdleReportsFailedTargets(t *testing.T) {
 	const n = 10_000
 	mem := func(anon, rss int64) gwSample { return gwSample{anon: anon << 20, rss: rss << 20, goroutines: -1} }
-	direct := &idleRun{t: &target{name: "direct", reach: reachDirect, addr: "10.77.2.3:8443"}, name: "direct", opened: n, again: n, upOpen: n, upAfter: n}
-	full := &idleRun{t: &target{name: "gatehouse-full", reach: reachProxy, addr: "10.77.1.1:3128", pid: 1}, name: "gatehouse-full", opened: n, again: n, upOpen: 64, upAfter: 64,
+	direct := &idleRun{t: &target{name: "direct", reach: reachDirect, addr: "10.77.2.3:8443"}, name: "direct", opened: n, again: tally{ok: n}, upOpen: n, upAfter: n}
+	full := &idleRun{t: &target{name: "gatehouse-full", reach: reachProxy, addr: "10.77.1.1:3128", pid: 1}, name: "gatehouse-full", opened: n, again: tally{ok: n}, upOpen: 64, upAfter: 64,
 		before: mem(20, 40), open: mem(320, 400), after: mem(310, 390), closed: mem(100, 200), procs: []string{"gatehouse"}}
-	squid := &idleRun{t: &target{name: "squid", reach: reachProxy, addr: "10.77.1.1:3141", pid: 2}, name: "squid", opened: 9_950, again: 9_950, upOpen: 9_950, upAfter: 9_950,
+	squid := &idleRun{t: &target{name: "squid", reach: reachProxy, addr: "10.77.1.1:3141", pid: 2}, name: "squid", opened: 9_950, again: tally{ok: 9_950}, upOpen: 9_950, upAfter: 9_950,
 		openErrs: 50, firstErr: errors.New("handshake: context deadline exceeded"),
 		before: mem(12, 36), open: mem(700, 730), after: mem(700, 730), closed: mem(50, 80), procs: []string{"squid", "security_file_certgen"}}
 	mitm := &idleRun{t: &target{name: "mitmproxy", reach: reachProxy, addr: "10.77.1.1:3142", pid: 3}, name: "mitmproxy", err: errors.New("mitmdump exited")}

@@ -499,6 +499,24 @@ func largeSection(large string, size int64) string {
 	return fmt.Sprintf("## %s PUT and GET\n\n%s", sizeName(size), large)
 }
 
+// tally counts the outcomes of operations that should all succeed, keeping
+// the first error.
+type tally struct {
+	ok, errs int
+	first    error
+}
+
+func (t *tally) add(err error) {
+	if err == nil {
+		t.ok++
+		return
+	}
+	t.errs++
+	if t.first == nil {
+		t.first = err
+	}
+}
+
 // notMeasured closes BENCHMARKS.md.
 const notMeasured = `Not measured (issue [6/6]): calls held for approval through the peers
 (gatehouse-passthrough, squid, mitmproxy, goproxy-bare), which have no
